@@ -1,0 +1,66 @@
+# The commands the README names. Each one sets up whatever it needs on a fresh machine.
+#   make book   build the book (creating .venv and installing on first use) and print where to open it
+#   make test   the whole test suite: coursekit unit tests, every notebook under nbval, the built book in a browser
+#   make lab    JupyterLab on the notebooks
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+VENDOR := _vendor
+# JavaScript the offline book serves itself instead of loading it from CDNs (fetched from the npm registry).
+MATHJAX := mathjax@3.2.2
+REQUIREJS := requirejs@2.3.8
+HTML_MANAGER := @jupyter-widgets/html-manager@1.0.15
+
+.PHONY: install assets browser book test lab clean help
+
+help:
+	@sed -n '2,5p' Makefile
+
+$(PY):
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is needed, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade "pip>=24" 2>&1 | grep -v "^WARNING: Location" || true
+	set -o pipefail; $(PY) -m pip install --quiet -r requirements.txt 2>&1 | grep -v "^WARNING: Location" || exit 1
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(VENDOR)/.stamp:
+	@command -v npm >/dev/null || { echo "npm (Node.js) is needed once, to fetch MathJax and the widget manager for the offline book"; exit 1; }
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/.npm
+	cd $(VENDOR)/.npm && npm pack --silent $(MATHJAX) $(REQUIREJS) $(HTML_MANAGER) >/dev/null
+	mkdir -p $(VENDOR)/mathjax $(VENDOR)/html-manager
+	tar xzf $(VENDOR)/.npm/mathjax-*.tgz -C $(VENDOR)/mathjax --strip-components=1 package/es5
+	tar xzf $(VENDOR)/.npm/requirejs-*.tgz -C $(VENDOR) --strip-components=1 package/require.js
+	mv $(VENDOR)/require.js $(VENDOR)/require.min.js
+	tar xzf $(VENDOR)/.npm/jupyter-widgets-html-manager-*.tgz -C $(VENDOR)/html-manager --strip-components=2 package/dist
+	rm -rf $(VENDOR)/.npm $(VENDOR)/html-manager/*.map
+	touch $@
+
+assets: $(VENDOR)/.stamp
+
+# Debian's chromium for the headless-browser check of the built book (installed once, as root).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "could not install chromium; the browser check will fail (set COURSEKIT_SKIP_BROWSER=1 to skip it)"; \
+	  else echo "chromium not found: install it, or set COURSEKIT_SKIP_BROWSER=1 to skip the browser check"; fi; }
+
+book: install assets
+	$(BIN)/jupyter-book build . --warningiserror --quiet
+	@echo "The book is built. Open: file://$(CURDIR)/_build/html/index.html"
+
+test: install assets browser
+	$(PY) -m pytest
+
+lab: install
+	$(BIN)/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+clean:
+	rm -rf _build homework .pytest_cache

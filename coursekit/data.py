@@ -1,0 +1,254 @@
+"""Offline datasets: sklearn's digits, MNIST-1D generated locally, and synthetic problems.
+
+Nothing here touches the network. Real-data loaders return a :class:`Split` whose
+inputs are standardized with statistics of the *training* part only, so no
+information from validation or test data leaks into training.
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import _args
+
+__all__ = ["Split", "digits", "mnist1d", "GaussianClasses", "linear_regression", "batches"]
+
+
+@dataclass
+class Split:
+    """A train/validation/test split of a supervised dataset (tensors, rows are examples)."""
+
+    X_train: torch.Tensor
+    y_train: torch.Tensor
+    X_val: torch.Tensor
+    y_val: torch.Tensor
+    X_test: torch.Tensor
+    y_test: torch.Tensor
+    mean: torch.Tensor = field(repr=False)
+    std: torch.Tensor = field(repr=False)
+    num_classes: int = 0
+
+    @property
+    def train(self):
+        return self.X_train, self.y_train
+
+    @property
+    def val(self):
+        return self.X_val, self.y_val
+
+    @property
+    def test(self):
+        return self.X_test, self.y_test
+
+    def to(self, device=None, dtype=None) -> "Split":
+        """Move every tensor to ``device``; cast inputs (not labels) to ``dtype``."""
+        def move(t, cast):
+            return t.to(device=device, dtype=dtype if cast else None)
+        return Split(
+            move(self.X_train, True), move(self.y_train, False),
+            move(self.X_val, True), move(self.y_val, False),
+            move(self.X_test, True), move(self.y_test, False),
+            move(self.mean, True), move(self.std, True), self.num_classes,
+        )
+
+    def __repr__(self) -> str:
+        return (f"Split(train={tuple(self.X_train.shape)}, val={tuple(self.X_val.shape)}, "
+                f"test={tuple(self.X_test.shape)}, num_classes={self.num_classes})")
+
+
+def _split(X: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: float, seed: int,
+           standardize: bool, dtype: torch.dtype, device) -> Split:
+    """Stratified split, then standardize with training statistics only."""
+    from sklearn.model_selection import train_test_split
+
+    _args.real("val_fraction", val_fraction, low=0.0, high=1.0, high_open=True)
+    _args.real("test_fraction", test_fraction, low=0.0, high=1.0, high_open=True)
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError(f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}")
+    seed = _args.positive_int("seed", seed, allow_zero=True)
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+
+    idx = np.arange(len(X))
+    held = val_fraction + test_fraction
+    if held > 0:
+        train_idx, rest = train_test_split(idx, test_size=held, random_state=seed, stratify=y)
+        if test_fraction > 0 and val_fraction > 0:
+            val_idx, test_idx = train_test_split(
+                rest, test_size=test_fraction / held, random_state=seed + 1, stratify=y[rest])
+        elif val_fraction > 0:
+            val_idx, test_idx = rest, rest[:0]
+        else:
+            val_idx, test_idx = rest[:0], rest
+    else:
+        train_idx, val_idx, test_idx = idx, idx[:0], idx[:0]
+
+    X = torch.as_tensor(X, dtype=torch.float64)
+    y = torch.as_tensor(y, dtype=torch.long)
+    if standardize:
+        mean = X[train_idx].mean(0)
+        std = X[train_idx].std(0)
+        std = torch.where(std > 1e-8, std, torch.ones_like(std))  # constant features stay as they are
+    else:
+        mean, std = torch.zeros(X.shape[1:], dtype=X.dtype), torch.ones(X.shape[1:], dtype=X.dtype)
+    Xs = (X - mean) / std
+    take = lambda i: (Xs[torch.as_tensor(i, dtype=torch.long)], y[torch.as_tensor(i, dtype=torch.long)])
+    parts = [t for i in (train_idx, val_idx, test_idx) for t in take(i)]
+    split = Split(*parts, mean=mean, std=std, num_classes=int(y.max()) + 1)
+    return split.to(device=device, dtype=dtype)
+
+
+def digits(val_fraction: float = 0.2, test_fraction: float = 0.2, *, seed: int = 0, standardize: bool = True,
+           dtype: torch.dtype = torch.float32, device=None) -> Split:
+    """scikit-learn's 8x8 handwritten digits (1797 images, 10 classes), split and standardized.
+
+    Args:
+        val_fraction, test_fraction: shares of the data held out (stratified by class).
+        seed: seed of the split, so the split is the same every run.
+        standardize: subtract the training mean and divide by the training std, per pixel.
+        dtype, device: of the returned input tensors (labels are ``torch.long``).
+
+    Returns:
+        a :class:`Split` with inputs of shape (n, 64).
+    """
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return _split(d.data, d.target, val_fraction, test_fraction, seed, standardize, dtype, device)
+
+
+def mnist1d(num_samples: int = 4000, val_fraction: float = 0.2, test_fraction: float = 0.2, *, seed: int = 0,
+            standardize: bool = True, dtype: torch.dtype = torch.float32, device=None) -> Split:
+    """MNIST-1D (Greydanus 2020), generated locally: 10 classes of 40-sample 1-D signals.
+
+    The package's own ``get_dataset`` tries to download a file first; this builds the
+    dataset with ``make_dataset`` only, so it never needs the network.
+
+    Args:
+        num_samples: how many signals to generate in total (before splitting).
+        val_fraction, test_fraction, seed, standardize, dtype, device: as in :func:`digits`.
+
+    Returns:
+        a :class:`Split` with inputs of shape (n, 40).
+    """
+    num_samples = _args.positive_int("num_samples", num_samples)
+    if num_samples < 100:
+        raise ValueError(f"num_samples must be >= 100 so every class appears in every part, got {num_samples}")
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples = num_samples
+    args.train_split = 1.0 - 1.0 / num_samples  # we split ourselves below; keep (almost) all in one array
+    args.seed = seed
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        raw = make_dataset(args)  # it reseeds NumPy's and Python's global generators...
+    finally:
+        np.random.set_state(np_state)  # ...so restore them: loading data must not change later draws
+        random.setstate(py_state)
+    X = np.concatenate([raw["x"], raw["x_test"]])
+    y = np.concatenate([raw["y"], raw["y_test"]])
+    return _split(X, y, val_fraction, test_fraction, seed, standardize, dtype, device)
+
+
+class GaussianClasses:
+    """Two Gaussian classes N(+mu, I) and N(-mu, I) with equal priors: a problem whose true risk is known.
+
+    The Bayes classifier is sign(mu'x); its 0-1 risk (the Bayes risk) is Phi(-||mu||). For any
+    linear classifier sign(w'x + b) the true 0-1 risk has the closed form
+
+        R(w, b) = 1/2 Phi(-(w'mu + b)/||w||) + 1/2 Phi(-(w'mu - b)/||w||),
+
+    so the gap between empirical and true risk can be measured exactly.
+
+    Args:
+        dim: input dimension d.
+        separation: ||mu||, the distance of each mean from the origin.
+        seed: seed for the direction of mu.
+    """
+
+    def __init__(self, dim: int = 2, separation: float = 1.0, *, seed: int = 0):
+        self.dim = _args.positive_int("dim", dim)
+        self.separation = _args.positive("separation", separation)
+        g = torch.Generator().manual_seed(_args.positive_int("seed", seed, allow_zero=True))
+        direction = torch.randn(self.dim, generator=g, dtype=torch.float64)
+        self.mu = self.separation * direction / direction.norm()
+
+    @property
+    def bayes_risk(self) -> float:
+        """The smallest achievable 0-1 risk, Phi(-||mu||)."""
+        return _normal_cdf(-self.separation)
+
+    def sample(self, m: int, generator: torch.Generator | None = None, dtype=torch.float64):
+        """Draw m labelled examples: X of shape (m, d) and labels y in {0, 1} (1 for the +mu class)."""
+        m = _args.positive_int("m", m)
+        y = torch.randint(0, 2, (m,), generator=generator)
+        sign = (2 * y - 1).to(torch.float64).unsqueeze(1)
+        X = sign * self.mu + torch.randn(m, self.dim, generator=generator, dtype=torch.float64)
+        return X.to(dtype), y
+
+    def risk(self, w: torch.Tensor, b: float | torch.Tensor = 0.0) -> float:
+        """Exact 0-1 risk of the linear classifier predicting class 1 when w'x + b > 0."""
+        w = _args.tensor("w", w, ndim=1).detach().to(torch.float64).cpu()
+        if w.numel() != self.dim:
+            raise ValueError(f"w must have {self.dim} entries, got {w.numel()}")
+        norm = float(w.norm())
+        if norm == 0.0:
+            raise ValueError("w must be non-zero (a zero weight vector does not define a classifier)")
+        b = float(b)
+        wm = float(w @ self.mu)
+        return 0.5 * _normal_cdf(-(wm + b) / norm) + 0.5 * _normal_cdf(-(wm - b) / norm)
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def linear_regression(m: int, dim: int, *, noise: float = 0.1, seed: int = 0, dtype=torch.float64):
+    """Synthetic regression y = X w* + noise, X ~ N(0, I).
+
+    Returns:
+        X of shape (m, dim), y of shape (m,), and the true weights w* of shape (dim,).
+    """
+    m = _args.positive_int("m", m)
+    dim = _args.positive_int("dim", dim)
+    noise = _args.real("noise", noise, low=0.0)
+    g = torch.Generator().manual_seed(_args.positive_int("seed", seed, allow_zero=True))
+    w = torch.randn(dim, generator=g, dtype=torch.float64)
+    X = torch.randn(m, dim, generator=g, dtype=torch.float64)
+    y = X @ w + noise * torch.randn(m, generator=g, dtype=torch.float64)
+    return X.to(dtype), y.to(dtype), w.to(dtype)
+
+
+def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int | None = None, *, shuffle: bool = True,
+            generator: torch.Generator | None = None, drop_last: bool = False):
+    """Yield minibatches (X_b, y_b) covering the data once (one epoch).
+
+    Args:
+        X, y: inputs and targets with the same number of rows.
+        batch_size: rows per batch; ``None`` means the whole set (batch gradient descent),
+            1 means online (single-example) learning.
+        shuffle: visit the rows in a fresh random order (drawn from ``generator``) instead of stored order.
+        generator: a CPU ``torch.Generator`` for the permutation, for reproducible epochs.
+        drop_last: skip a final batch smaller than ``batch_size``.
+    """
+    _args.tensor("X", X)
+    _args.tensor("y", y)
+    _args.same_length(("X", "y"), X, y)
+    n = len(X)
+    size = n if batch_size is None else _args.positive_int("batch_size", batch_size)
+    if shuffle:
+        order = torch.randperm(n, generator=generator).to(X.device)
+    else:
+        order = None
+    stop = n - n % size if drop_last else n
+    for start in range(0, stop, size):
+        if order is None:
+            yield X[start:start + size], y[start:start + size]
+        else:
+            idx = order[start:start + size]
+            yield X[idx], y[idx]

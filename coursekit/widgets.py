@@ -1,0 +1,88 @@
+"""Interactive figures that still move in the static book.
+
+A kernel can redraw a figure when a slider moves; a static web page cannot. So the
+figures here are *precomputed*: every slider position is drawn once, while the notebook
+runs, and the slider only chooses which picture to show. The link between slider and
+picture is a JavaScript link (``ipywidgets.jslink``), so it works in JupyterLab and in
+the HTML book, where the widget state is embedded in the page.
+"""
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable
+
+import matplotlib.pyplot as plt
+import ipywidgets as W
+
+__all__ = ["slider_figure", "figure_to_html"]
+
+
+def figure_to_html(fig, *, dpi: int = 80) -> str:
+    """Render a matplotlib figure to an ``<img>`` tag with the PNG inlined, and close the figure."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" style="max-width:100%;height:auto" alt="figure"/>'
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def slider_figure(draw: Callable, *, dpi: int = 80, **params) -> W.VBox:
+    """A figure with one slider per parameter, every combination drawn in advance.
+
+    Args:
+        draw: ``draw(**values)`` returns a matplotlib Figure for one combination of parameter values.
+        dpi: resolution of the pre-rendered images.
+        **params: ``name=[values...]`` for each slider (at least one, each with at least one value).
+            The number of drawn frames is the product of the lengths, so keep them short.
+
+    Returns:
+        an ``ipywidgets.VBox``: the sliders on top, the figure below. Moving a slider swaps the picture
+        with no kernel involved.
+
+    Example::
+
+        def draw(lr):
+            fig, ax = plt.subplots()
+            ax.plot(...)
+            return fig
+        slider_figure(draw, lr=[0.01, 0.1, 1.0])
+    """
+    if not callable(draw):
+        raise TypeError(f"draw must be callable, got {type(draw).__name__}")
+    if not params:
+        raise ValueError("give at least one parameter, as name=[values...]")
+    names = list(params)
+    for name in names:
+        values = params[name]
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
+            raise ValueError(f"parameter {name!r} needs a non-empty list of values, got {values!r}")
+    values = [list(params[name]) for name in names]
+
+    sliders = [
+        W.SelectionSlider(options=[(_format(v), i) for i, v in enumerate(vals)], value=0, description=name,
+                          continuous_update=True, layout=W.Layout(width="420px"),
+                          style={"description_width": "initial"})
+        for name, vals in zip(names, values)
+    ]
+
+    def build(level: int, chosen: tuple):
+        # One Stack per level of the parameter tree; each Stack follows its own slider.
+        if level == len(names):
+            fig = draw(**{name: vals[i] for name, vals, i in zip(names, values, chosen)})
+            if fig is None or not hasattr(fig, "savefig"):
+                raise TypeError(f"draw must return a matplotlib Figure, got {type(fig).__name__}")
+            return W.HTML(figure_to_html(fig, dpi=dpi))
+        children = [build(level + 1, chosen + (i,)) for i in range(len(values[level]))]
+        stack = W.Stack(children, selected_index=0)
+        W.jslink((sliders[level], "index"), (stack, "selected_index"))
+        return stack
+
+    return W.VBox([*sliders, build(0, ())])
+
