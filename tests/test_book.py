@@ -1,0 +1,155 @@
+"""The built book, as a reader sees it: every chapter page in headless Chromium, with no network and no kernel.
+
+Builds the book the way `make book` does (Jupyter Book, notebooks executed with a cache, warnings
+are errors), then opens every page listed in _toc.yml and checks that
+- the page loads and its math is typeset by the local MathJax (no raw `$$`, `\\[`, `$x$` text left);
+- its figures are there and loaded;
+- every embedded widget rendered (none left blank), with no kernel;
+- on every chapter with a slider figure, moving the first slider changes the picture shown.
+Full-page screenshots land in _build/screenshots/ for a person to look at.
+
+Set COURSEKIT_SKIP_BROWSER=1 to skip this file on a machine without Chromium (CI never sets it).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+RAW_MATH = re.compile(r"\$\$|\\\[|\\\(|\\begin\{|(?<![\w$])\$[^$\s][^$\n]{0,80}\$(?!\w)")
+
+if os.environ.get("COURSEKIT_SKIP_BROWSER") == "1":
+    pytest.skip("COURSEKIT_SKIP_BROWSER=1", allow_module_level=True)
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.fail("no Chromium found: `make test` installs Debian's chromium; elsewhere install one, "
+                "or set COURSEKIT_SKIP_BROWSER=1 to skip the browser check")
+
+
+def _toc_pages() -> list[str]:
+    entries = re.findall(r"^\s*-?\s*(?:file|root):\s*([^\s#]+)", (ROOT / "_toc.yml").read_text(), re.M)
+    return entries
+
+
+@pytest.fixture(scope="module")
+def book():
+    if not (ROOT / "_vendor" / ".stamp").exists():
+        pytest.fail("the offline JavaScript assets are missing: run `make assets` (make book/test do it)")
+    jb = Path(sys.executable).parent / "jupyter-book"
+    start = time.perf_counter()
+    result = subprocess.run([str(jb), "build", str(ROOT), "--warningiserror", "--quiet"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=1500)
+    seconds = time.perf_counter() - start
+    print(f"book build: {seconds:.1f} s")
+    assert result.returncode == 0, f"the book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return HTML
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=_chromium(), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+def _open(browser, path: Path):
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    outside = []
+    page.on("request", lambda r: outside.append(r.url) if r.url.startswith(("http:", "https:")) else None)
+    response = page.goto(path.as_uri())
+    assert response is None or response.ok, f"{path.name} did not load"
+    if page.locator('script[src*="mathjax"]').count():  # Sphinx loads MathJax only on pages with math
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000)
+        page.evaluate("() => MathJax.startup.promise")
+    page.wait_for_timeout(300)
+    return page, outside
+
+
+PROSE_TEXT = """() => {
+  const main = document.querySelector('main') || document.body;
+  const copy = main.cloneNode(true);
+  copy.querySelectorAll('pre, code, script, style, mjx-container, .cell_input, .cell_output, .highlight')
+      .forEach(e => e.remove());
+  return copy.innerText;
+}"""
+
+WIDGETS = """() => Array.from(document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]'))
+  .map(s => { const w = s.parentElement.querySelector('.jupyter-widgets');
+              return w ? w.getBoundingClientRect().height : 0; })"""
+
+VISIBLE_PICTURE = """(box) => { const imgs = Array.from(box.querySelectorAll('img')).filter(i => i.offsetParent !== null);
+  return imgs.map(i => i.src.length + ':' + i.src.slice(-64)).join('|'); }"""
+
+
+def test_every_page_renders_math_figures_and_widgets_offline(book, browser):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pages = _toc_pages()
+    chapters = [p for p in pages if p.startswith("notebooks/")]
+    assert chapters, "no chapter in _toc.yml"
+    moved = []
+    problems = []
+    for entry in pages:
+        html = book / f"{entry}.html"
+        assert html.exists(), f"{html} was not built"
+        page, outside = _open(browser, html)
+        name = entry.replace("/", "_")
+        try:
+            if page.locator("mjx-container").count() == 0 and entry in chapters:
+                problems.append(f"{entry}: no typeset math at all")
+            raw = RAW_MATH.search(page.evaluate(PROSE_TEXT))
+            if raw:
+                problems.append(f"{entry}: raw LaTeX left in the text: {raw.group(0)!r}")
+            if page.locator("mjx-merror, .MathJax_Error").count():
+                problems.append(f"{entry}: MathJax reported an error in a formula")
+            if outside:
+                problems.append(f"{entry}: the page requested the network: {outside[:3]}")
+            if entry in chapters:
+                images = page.evaluate("() => Array.from(document.querySelectorAll('.cell_output img'))"
+                                       ".map(i => i.complete && i.naturalWidth > 0)")
+                if not images:
+                    problems.append(f"{entry}: no figure")
+                elif not all(images):
+                    problems.append(f"{entry}: {images.count(False)} figure(s) failed to load")
+                heights = page.evaluate(WIDGETS)
+                if not heights:
+                    problems.append(f"{entry}: no interactive figure")
+                if any(h < 10 for h in heights):
+                    problems.append(f"{entry}: {sum(h < 10 for h in heights)} of {len(heights)} widgets left blank")
+                slider = page.locator(".widget-slider .noUi-handle").first
+                if heights and slider.count():
+                    box = page.locator(".widget-vbox", has=page.locator(".widget-slider")).first
+                    box.scroll_into_view_if_needed()
+                    before = box.evaluate(VISIBLE_PICTURE)
+                    slider.focus()
+                    page.keyboard.press("End")
+                    page.wait_for_timeout(300)
+                    after = box.evaluate(VISIBLE_PICTURE)
+                    if not before or before == after:
+                        problems.append(f"{entry}: moving the first slider did not change the picture")
+                    else:
+                        moved.append(entry)
+            page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+        finally:
+            page.close()
+    assert not problems, "\n".join(problems)
+    assert moved, "no chapter has a slider figure that moves without a kernel"
+    print(f"checked {len(pages)} pages; sliders moved on: {', '.join(moved)}; screenshots in {SHOTS}")
