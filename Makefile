@@ -24,7 +24,6 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): requirements.txt pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --upgrade "pip>=24" 2>&1 | grep -v "^WARNING: Location" || true
 	set -o pipefail; $(PY) -m pip install --quiet -r requirements.txt 2>&1 | grep -v "^WARNING: Location" || exit 1
 	touch $(STAMP)
 
@@ -55,6 +54,8 @@ browser:
 book: install assets
 	$(BIN)/jupyter-book build . --warningiserror --quiet
 	@echo "The book is built. Open: file://$(CURDIR)/_build/html/index.html"
+	@if [ -z "$$CI" ] && { [ -n "$$DISPLAY" ] || [ "$$(uname)" = Darwin ]; }; then \
+	  $(PY) -m webbrowser -t "file://$(CURDIR)/_build/html/index.html" >/dev/null 2>&1 || true; fi
 
 test: install assets browser
 	$(PY) -m pytest
