@@ -1,0 +1,73 @@
+"""Delta-bar-delta (Jacobs, 1988): one learning rate per parameter, adapted from the signs of the gradients."""
+from __future__ import annotations
+
+import torch
+
+from ._base import (ValidatedOptimizer, check_bool, check_lr, check_nonnegative, check_unit_interval,
+                    evaluate_closure, params_with_grad)
+
+__all__ = ["DeltaBarDelta"]
+
+
+class DeltaBarDelta(ValidatedOptimizer):
+    r"""Delta-bar-delta: grow a coordinate's learning rate while its gradient keeps its sign, shrink it on a flip.
+
+    Every coordinate i has its own learning rate ε_i (state ``"lr"``, starting at ``lr``). With
+    δ(t) = ∇J(θ) the current gradient and δ̄ its exponential average::
+
+        Δε_i = κ          if δ̄_i(t−1) δ_i(t) > 0     (same sign as recently: increase linearly)
+             = −φ ε_i     if δ̄_i(t−1) δ_i(t) < 0     (sign flip: decrease exponentially)
+             = 0          otherwise
+        ε_i ← ε_i + Δε_i
+        θ_i ← θ_i − ε_i δ_i(t)
+        δ̄_i(t) = (1 − γ) δ_i(t) + γ δ̄_i(t−1)          (δ̄(0) = 0)
+
+    The rates rise additively and fall multiplicatively, so a run of oscillations cuts a rate fast.
+    The rule compares successive gradients, so it needs the full-batch gradient: minibatch noise
+    flips signs at random and keeps every rate small.
+
+    Args:
+        params: parameters or param groups.
+        lr: initial learning rate of every coordinate (> 0).
+        kappa: κ >= 0, the additive increase.
+        phi: φ in [0, 1), the fraction removed on a sign flip.
+        gamma: γ in [0, 1), the decay of the gradient average δ̄ (Jacobs's θ).
+        max_lr: optional cap on every rate (``None``: no cap).
+    """
+
+    _checks = {
+        "lr": check_lr,
+        "kappa": lambda v: check_nonnegative("kappa", v, "kappa"),
+        "phi": lambda v: check_unit_interval("phi", v, "phi"),
+        "gamma": lambda v: check_unit_interval("gamma", v, "gamma"),
+        "max_lr": lambda v: v if v is None else check_lr(v),
+        "maximize": lambda v: check_bool("maximize", v),
+    }
+
+    def __init__(self, params, lr: float = 1e-2, kappa: float = 1e-3, phi: float = 0.1, gamma: float = 0.7,
+                 max_lr: float | None = None, *, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, kappa=kappa, phi=phi, gamma=gamma, max_lr=max_lr, maximize=maximize))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Take one step; ``closure`` (optional) re-evaluates the loss and its gradients and is returned."""
+        loss = evaluate_closure(closure)
+        for group in self.param_groups:
+            params, grads = params_with_grad(group, group["maximize"])
+            kappa, phi, gamma = group["kappa"], group["phi"], group["gamma"]
+            for p, g in zip(params, grads):
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["lr"] = torch.full_like(p, group["lr"], memory_format=torch.preserve_format)
+                    state["delta_bar"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                eps, delta_bar = state["lr"], state["delta_bar"]
+                agree = delta_bar * g                                    # δ̄(t−1) δ(t)
+                eps.add_(agree > 0, alpha=kappa)                         # + κ where the sign holds
+                eps.sub_(eps * (agree < 0), alpha=phi)                   # − φ ε where it flips
+                if group["max_lr"] is not None:
+                    eps.clamp_(max=group["max_lr"])
+                p.addcmul_(eps, g, value=-1)                             # θ ← θ − ε ⊙ δ(t)
+                delta_bar.mul_(gamma).add_(g, alpha=1 - gamma)           # δ̄ ← (1 − γ) δ + γ δ̄
+        return loss

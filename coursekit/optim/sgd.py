@@ -1,0 +1,97 @@
+"""Stochastic gradient descent, with momentum (the heavy ball) and Nesterov momentum."""
+from __future__ import annotations
+
+import torch
+
+from ._base import (ValidatedOptimizer, check_bool, check_lr, check_nonnegative, check_unit_interval,
+                    evaluate_closure, params_with_grad)
+
+__all__ = ["SGD"]
+
+
+class SGD(ValidatedOptimizer):
+    r"""Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and weight decay.
+
+    With gradient :math:`g_k = \nabla J(\theta_{k-1}) + \lambda\,\theta_{k-1}` (``weight_decay`` = λ)
+    and learning rate :math:`\epsilon_k` (``lr``, possibly scheduled), one step is::
+
+        plain SGD (momentum μ = 0):  θ_k = θ_{k-1} − ε_k g_k
+
+        momentum:                    b_k = μ b_{k-1} + (1 − τ) g_k        (b_1 = g_1)
+                                     θ_k = θ_{k-1} − ε_k b_k               (heavy ball)
+                                     θ_k = θ_{k-1} − ε_k (g_k + μ b_k)     (nesterov=True)
+
+    with μ = ``momentum`` and τ = ``dampening``. This is ``torch.optim.SGD``'s form, and this class gives
+    the same numbers. The book also writes momentum with a *velocity* (Goodfellow et al., ch. 8)::
+
+        v ← α v − ε g,   θ ← θ + v
+
+    which is the same iteration with α = μ, τ = 0 and v_k = −ε b_k as long as ε is constant (with a
+    schedule, the velocity keeps the *old* step sizes inside it, the buffer does not). Nesterov's
+    look-ahead form ``v ← α v − ε ∇J(θ + α v); θ ← θ + v`` is the ``nesterov=True`` iteration on the
+    shifted variable θ̃ = θ + α v: torch (and this class) store the look-ahead point θ̃.
+
+    Args:
+        params: parameters or param groups, as for any ``torch.optim.Optimizer``.
+        lr: learning rate ε (>= 0).
+        momentum: μ in [0, 1).
+        dampening: τ in [0, 1); scales the new gradient in the buffer (not applied on the first step).
+        weight_decay: λ >= 0, an L2 penalty (λ/2)‖θ‖² added to the loss.
+        nesterov: use Nesterov momentum (needs momentum > 0 and dampening = 0).
+        maximize: ascend instead of descend.
+    """
+
+    _checks = {
+        "lr": check_lr,
+        "momentum": lambda v: check_unit_interval("momentum", v, "momentum"),
+        "dampening": lambda v: check_unit_interval("dampening", v, "dampening"),
+        "weight_decay": lambda v: check_nonnegative("weight_decay", v, "weight_decay"),
+        "nesterov": lambda v: check_bool("nesterov", v),
+        "maximize": lambda v: check_bool("maximize", v),
+    }
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov, maximize=maximize))
+
+    def _check_group(self, group: dict) -> None:
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(f"Nesterov momentum requires a momentum > 0 and zero dampening, got "
+                             f"momentum={group['momentum']}, dampening={group['dampening']}")
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Take one step; ``closure`` (optional) re-evaluates the loss and its gradients and is returned."""
+        loss = evaluate_closure(closure)
+        for group in self.param_groups:
+            params, grads = params_with_grad(group, group["maximize"])
+            if not params:
+                continue
+            lr, mu, tau, wd = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]
+            if wd != 0:
+                grads = torch._foreach_add(grads, params, alpha=wd)          # g ← g + λθ
+            if mu != 0:
+                bufs = self._momentum_buffers(params, grads, mu, tau)    # b ← μ b + (1 − τ) g
+                if group["nesterov"]:
+                    grads = torch._foreach_add(grads, bufs, alpha=mu)    # step along g + μ b
+                else:
+                    grads = bufs                                         # step along b
+            torch._foreach_add_(params, grads, alpha=-lr)                # θ ← θ − ε (step direction)
+        return loss
+
+    def _momentum_buffers(self, params, grads, mu, tau):
+        """Update and return the momentum buffers b of ``params``; a new buffer starts as b_1 = g_1."""
+        bufs, old_bufs, old_grads = [], [], []
+        for p, g in zip(params, grads):
+            state = self.state[p]
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = g.detach().clone()
+            else:
+                old_bufs.append(state["momentum_buffer"])
+                old_grads.append(g)
+            bufs.append(state["momentum_buffer"])
+        if old_bufs:
+            torch._foreach_mul_(old_bufs, mu)
+            torch._foreach_add_(old_bufs, old_grads, alpha=1 - tau)
+        return bufs
