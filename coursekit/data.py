@@ -252,3 +252,47 @@ def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int | None = None, *, 
         else:
             idx = order[start:start + size]
             yield X[idx], y[idx]
+
+
+def spurious_features(n_train: int = 50, n_test: int = 200, p: float = 0.6, *, seed: int = 0,
+                      dtype: torch.dtype = torch.float64):
+    """The linear problem of Wilson et al. (2017) on which adaptive optimizers generalize badly.
+
+    Every example i has a label y_i = +1 with probability p (> 1/2) and -1 otherwise, and features
+    ``x_i[0] = y_i`` (the label itself), ``x_i[1] = x_i[2] = 1`` (always on), and a block of *unique*
+    features that no other example shares: one feature set to 1 for a positive example, five for a
+    negative one. So feature 0 alone predicts the label perfectly, while the unique features let a
+    model memorize each training example. Test examples get their own unique blocks, never seen in
+    training.
+
+    Args:
+        n_train, n_test: numbers of training and test examples.
+        p: probability of the label +1, in (1/2, 1).
+        seed: seed of the labels.
+        dtype: of the inputs and labels.
+
+    Returns:
+        ``(X_train, y_train, X_test, y_test)``, inputs of shape (n, 3 + 5 (n_train + n_test)) and labels
+        in {-1, +1}.
+
+    Raises:
+        ValueError: if the drawn training labels are not mostly positive (the construction needs
+        sum(y_train) > 0; use another seed or a larger p).
+    """
+    n_train = _args.positive_int("n_train", n_train)
+    n_test = _args.positive_int("n_test", n_test)
+    p = _args.real("p", p, low=0.5, high=1.0, low_open=True, high_open=True)
+    g = torch.Generator().manual_seed(_args.positive_int("seed", seed, allow_zero=True))
+    n = n_train + n_test
+    y = torch.where(torch.rand(n, generator=g) < p, 1.0, -1.0).to(torch.float64)
+    if y[:n_train].sum() <= 0:
+        raise ValueError(f"the training labels drawn with seed={seed} are not mostly positive; "
+                         f"use another seed or a larger p")
+    X = torch.zeros(n, 3 + 5 * n, dtype=torch.float64)
+    X[:, 0], X[:, 1], X[:, 2] = y, 1.0, 1.0
+    width = torch.where(y > 0, 1, 5)
+    rows = torch.repeat_interleave(torch.arange(n), width)
+    offsets = torch.arange(len(rows)) - torch.repeat_interleave(torch.cumsum(width, 0) - width, width)
+    X[rows, 3 + 5 * rows + offsets] = 1.0  # example i owns features 3+5i ... 3+5i+4
+    X, y = X.to(dtype), y.to(dtype)
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]

@@ -8,3 +8,4 @@ from .averaging import PolyakAverage
 from .delta_bar_delta import DeltaBarDelta
 from .schedules import InverseTimeDecay, LinearDecay
 from .sgd import SGD
+from . import functional, theory

@@ -11,7 +11,15 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from .. import _args
 
-__all__ = ["InverseTimeDecay", "LinearDecay"]
+__all__ = ["InverseTimeDecay", "LinearDecay", "linear_decay"]
+
+
+def linear_decay(k: int, lr0: float, lr_tau: float, tau: int) -> float:
+    r"""The learning rate after k steps of linear decay: (1 − k/τ) ε_0 + (k/τ) ε_τ for k ≤ τ, ε_τ after."""
+    k = _args.positive_int("k", k, allow_zero=True)
+    tau = _args.positive_int("tau", tau)
+    alpha = min(k, tau) / tau
+    return (1.0 - alpha) * _args.real("lr0", lr0, low=0.0) + alpha * _args.real("lr_tau", lr_tau, low=0.0)
 
 
 class InverseTimeDecay(LRScheduler):
