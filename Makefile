@@ -24,7 +24,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): requirements.txt pyproject.toml | $(PY)
-	set -o pipefail; $(PY) -m pip install --quiet -r requirements.txt 2>&1 | grep -v "^WARNING: Location" || exit 1
+	set -o pipefail; $(PY) -m pip install --quiet -r requirements.txt 2>&1 | { grep -v "^WARNING: Location" || true; }
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -62,6 +62,18 @@ test: install assets browser
 
 lab: install
 	$(BIN)/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+# Homework (book/instructors.md). `make homework CHAPTERS="05 09"` (default: every chapter) writes the
+# student notebooks to $(COURSE)/release/; `make grade SUBMISSIONS=~/Downloads/submissions.zip` (folders
+# or zips; default: $(COURSE)/submitted/) writes $(COURSE)/grades.csv and per-student feedback.
+COURSE ?= homework
+.PHONY: homework grade
+
+homework: install
+	$(PY) tools/homework.py release $(CHAPTERS) --course $(COURSE)
+
+grade: install
+	$(PY) tools/homework.py grade $(SUBMISSIONS) --course $(COURSE)
 
 clean:
 	rm -rf _build homework .pytest_cache
