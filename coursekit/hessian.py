@@ -321,6 +321,7 @@ class TaylorTerms(NamedTuple):
     gHg: float  #: g'Hg, the curvature along the gradient
     decrease: float  #: lr g'g, the first-order decrease
     curvature: float  #: 1/2 lr^2 g'Hg, the second-order correction
+    actual_change: float = math.nan  #: J(theta - lr g) - J(theta), when measured
 
     @property
     def predicted_change(self) -> float:
@@ -328,7 +329,7 @@ class TaylorTerms(NamedTuple):
         return self.curvature - self.decrease
 
 
-def taylor_terms(closure: Callable[[], torch.Tensor], params, lr: float) -> TaylorTerms:
+def taylor_terms(closure: Callable[[], torch.Tensor], params, lr: float, *, measure: bool = False) -> TaylorTerms:
     """The two terms of the second-order Taylor expansion of a gradient step of size ``lr``.
 
     With g = grad J(theta) and H the Hessian,
@@ -338,15 +339,31 @@ def taylor_terms(closure: Callable[[], torch.Tensor], params, lr: float) -> Tayl
     The step lowers the loss only while 1/2 lr^2 g'Hg < lr g'g; when the curvature term catches up
     with the gradient term, the step stops helping even though g is not zero (ill-conditioning).
 
+    Args:
+        closure, params: the loss and the parameters, as in :func:`hvp`.
+        lr: the step size (epsilon in the book).
+        measure: also take the step theta - lr g, evaluate the loss there, and put the parameters back,
+            to compare the prediction with the actual change.
+
     Returns:
-        a :class:`TaylorTerms` (loss, lr, gg, gHg, decrease = lr g'g, curvature = 1/2 lr^2 g'Hg).
+        a :class:`TaylorTerms` (loss, lr, gg, gHg, decrease = lr g'g, curvature = 1/2 lr^2 g'Hg,
+        actual_change if measured).
     """
     lr = _args.positive("lr", lr)
     op = HessianOperator(closure, params)
     g = op.grad
     gg = float(torch.dot(g, g))
     gHg = float(torch.dot(g, op.matvec(g)))
-    return TaylorTerms(float(op.loss), lr, gg, gHg, lr * gg, 0.5 * lr ** 2 * gHg)
+    actual = math.nan
+    if measure:
+        with torch.no_grad():
+            saved = [p.detach().clone() for p in op.params]
+            for p, gp in zip(op.params, _unflatten(g, op.params)):
+                p.sub_(lr * gp)  # the gradient step theta - lr g
+            actual = float(closure()) - float(op.loss)
+            for p, s in zip(op.params, saved):
+                p.copy_(s)  # back to theta
+    return TaylorTerms(float(op.loss), lr, gg, gHg, lr * gg, 0.5 * lr ** 2 * gHg, actual)
 
 
 class TaylorMonitor:
@@ -372,10 +389,14 @@ class TaylorMonitor:
         self.model, self.X, self.y, self.loss_fn = model, X, y, loss_fn
         self.rows: list[dict] = []
 
-    def record(self, lr: float, **extra) -> TaylorTerms:
-        """Measure the terms at the current parameters for step size ``lr``; ``extra`` columns are stored too."""
+    def record(self, lr: float, *, measure: bool = True, **extra) -> TaylorTerms:
+        """Measure the terms at the current parameters for step size ``lr``; ``extra`` columns are stored too.
+
+        With ``measure`` (default) the actual change of the loss after the step is recorded as well
+        (column ``actual_change``), by a trial step that leaves the parameters as they were.
+        """
         params = [p for p in self.model.parameters() if p.requires_grad]
-        terms = taylor_terms(lambda: self.loss_fn(self.model(self.X), self.y), params, lr)
+        terms = taylor_terms(lambda: self.loss_fn(self.model(self.X), self.y), params, lr, measure=measure)
         self.rows.append({**terms._asdict(), "predicted_change": terms.predicted_change, **extra})
         return terms
 

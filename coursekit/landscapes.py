@@ -86,6 +86,8 @@ class Quadratic(Landscape):
         A: the (d, d) matrix (float64), c: the centre (d,).
         eigenvalues: the eigenvalues of A in ascending order (the curvatures along its eigenvectors).
         condition_number: lambda_max / lambda_min (``inf`` when A is singular or indefinite).
+        best_lr, best_rate: the best fixed gradient-descent step 2 / (lambda_min + lambda_max) and its
+            rate (kappa - 1) / (kappa + 1); ``gd_rate(lr)`` is the rate of any step.
     """
 
     def __init__(self, A: torch.Tensor, center=None, *, name: str = "quadratic"):
@@ -115,6 +117,31 @@ class Quadratic(Landscape):
         self.name = name
         cx, cy = (float(c[0]), float(c[1])) if self.dim == 2 else (0.0, 0.0)
         self.xlim, self.ylim = (cx - 2.0, cx + 2.0), (cy - 2.0, cy + 2.0)
+
+    def gd_rate(self, lr: float) -> float:
+        """The factor by which gradient descent with step ``lr`` shrinks the error per step, in the worst direction.
+
+        In the eigenbasis of A each coordinate of x - c is multiplied by (1 - lr lambda_i), so the rate is
+        rho(lr) = max_i |1 - lr lambda_i|; it converges from every start iff rho < 1, i.e. 0 < lr < 2 / lambda_max.
+        """
+        lr = _args.positive("lr", lr)
+        return float((1 - lr * self.eigenvalues).abs().max())
+
+    @property
+    def best_lr(self) -> float:
+        """The fixed step minimizing gd_rate: lr* = 2 / (lambda_min + lambda_max) (A positive definite)."""
+        lo, hi = float(self.eigenvalues[0]), float(self.eigenvalues[-1])
+        if lo <= 0:
+            raise ValueError("best_lr needs a positive definite A (gradient descent has no minimum to go to)")
+        return 2.0 / (lo + hi)
+
+    @property
+    def best_rate(self) -> float:
+        """The rate at the best fixed step: (kappa - 1) / (kappa + 1), kappa the condition number."""
+        kappa = self.condition_number
+        if math.isinf(kappa):
+            raise ValueError("best_rate needs a positive definite A")
+        return (kappa - 1.0) / (kappa + 1.0)
 
     def _params(self, xy):
         return self.A.to(device=xy.device, dtype=xy.dtype), self.c.to(device=xy.device, dtype=xy.dtype)
@@ -535,8 +562,8 @@ def newton_critical_points(f: Landscape, starts: torch.Tensor, *, steps: int = 5
     tol = _args.positive("tol", tol)
     x = starts.detach().clone()
     for _ in range(steps):
-        step = torch.linalg.lstsq(f.hessian(x), f.grad(x).unsqueeze(-1)).solution.squeeze(-1)
-        step = torch.nan_to_num(step, nan=0.0, posinf=0.0, neginf=0.0)
-        x = x - step
+        step, info = torch.linalg.solve_ex(f.hessian(x), f.grad(x))  # H step = g, for every start at once
+        ok = (info == 0) & torch.isfinite(step).all(-1)
+        x = x - torch.where(ok.unsqueeze(-1), step, torch.zeros_like(step))  # a singular H: stay put
     converged = torch.linalg.vector_norm(f.grad(x), dim=-1) < tol
     return x, converged & torch.isfinite(x).all(-1)

@@ -132,6 +132,10 @@ def test_taylor_terms_predict_the_change_of_the_loss():
         torch.nn.utils.vector_to_parameters(flat0 - lr * op.grad, params)
         actual = float(closure()) - terms.loss
         torch.nn.utils.vector_to_parameters(flat0, params)
+    measured = H_.taylor_terms(closure, params, lr, measure=True)
+    assert measured.actual_change == pytest.approx(actual, rel=1e-9)
+    torch.testing.assert_close(torch.nn.utils.parameters_to_vector(params), flat0, rtol=0, atol=0)  # restored
+    assert math.isnan(terms.actual_change)
     first_order_error = abs(actual + terms.decrease)
     second_order_error = abs(actual - terms.predicted_change)
     assert second_order_error < 0.01 * first_order_error  # the error drops from O(lr^2) to O(lr^3)
@@ -143,8 +147,9 @@ def test_taylor_monitor_records_columns():
     X, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
     mon = H_.TaylorMonitor(net, X, y)
     mon.record(0.1, step=0)
-    mon.record(0.1, step=1)
+    mon.record(0.1, step=1, measure=False)
     assert len(mon) == 2 and mon["step"].tolist() == [0.0, 1.0]
+    assert mon["actual_change"][0] < 0 and math.isnan(mon["actual_change"][1])
     assert mon["curvature"].shape == (2,) and (mon["gHg"] >= 0).all()  # softmax regression is convex
     with pytest.raises(KeyError, match="gg"):
         mon["nope"]

@@ -73,6 +73,25 @@ def test_closed_forms_of_the_quadratics():
     assert L.saddle().minimum is None and L.quadratic([[1.0, 0.0], [0.0, -1.0]]).condition_number == math.inf
 
 
+def test_gradient_descent_rates_of_a_quadratic():
+    f = L.rotated_quadratic(0.1, angle=0.3)
+    assert f.best_lr == pytest.approx(2 / 1.1)
+    assert f.best_rate == pytest.approx(0.9 / 1.1)
+    assert f.gd_rate(f.best_lr) == pytest.approx(f.best_rate)
+    assert f.gd_rate(0.5) == pytest.approx(1 - 0.05)
+    assert f.gd_rate(2.5) == pytest.approx(1.5)  # beyond 2 / lambda_max: diverges
+    path = L.trajectory(torch.optim.SGD, f, (1.0, 0.0), 400, lr=1.3)
+    measured = float((path[-1].norm() / path[-101].norm()) ** (1 / 100))
+    assert measured == pytest.approx(f.gd_rate(1.3), rel=1e-6)
+    indefinite = L.quadratic([[1.0, 0.0], [0.0, -1.0]])
+    with pytest.raises(ValueError, match="positive definite"):
+        indefinite.best_lr
+    with pytest.raises(ValueError, match="positive definite"):
+        indefinite.best_rate
+    with pytest.raises(ValueError, match="lr"):
+        f.gd_rate(0.0)
+
+
 def test_known_critical_points():
     rb = L.rosenbrock()
     one = torch.tensor([1.0, 1.0], dtype=torch.float64)
