@@ -1,12 +1,31 @@
-"""Network builders used across the chapters."""
+"""Networks and layers, some of them written out by hand so the book can teach what torch does.
+
+- :func:`mlp`: the multilayer perceptron builder every chapter uses.
+- :class:`ManualMLP`: an MLP whose backward pass is written out with the deltas of backpropagation
+  (no autograd), so its gradients can be compared with autograd's.
+- :func:`batch_norm`, :class:`BatchNorm1d`, :class:`BatchNorm2d`: batch normalization from scratch,
+  forward *and* backward, matching ``torch.nn.BatchNorm1d/2d`` (running statistics, train/eval mode,
+  ``momentum=None`` cumulative averages, ``state_dict`` keys).
+- :class:`LeNet`: the course's small convolutional network (1-D or 2-D).
+- :class:`ResidualMLP`: a deep MLP with or without skip connections (same parameters either way).
+- :func:`inverted_dropout`: dropout as torch implements it (scale by 1/(1-p) at training time).
+- :func:`layer_shapes`, :func:`numerical_gradient`, :func:`elementwise_derivative`: tools to look inside.
+"""
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from . import _args
 
-__all__ = ["mlp", "ACTIVATIONS"]
+__all__ = [
+    "ACTIVATIONS", "mlp", "ManualMLP", "batch_norm", "BatchNorm1d", "BatchNorm2d", "LeNet", "ResidualMLP",
+    "inverted_dropout", "conv2d_weight_gradient", "layer_shapes", "numerical_gradient", "elementwise_derivative",
+]
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -16,8 +35,23 @@ ACTIVATIONS = {
     "identity": nn.Identity,
 }
 
+_BATCH_NORM_CHOICES = (False, True, "torch", "coursekit")
 
-def mlp(sizes, activation: str = "relu", *, batch_norm: bool = False, dropout: float = 0.0,
+
+def _batch_norm_layer(choice, num_features: int, dims: int) -> nn.Module:
+    """The BatchNorm layer for a ``batch_norm=`` choice: torch's (True / "torch") or ours ("coursekit")."""
+    if choice == "coursekit":
+        return BatchNorm1d(num_features) if dims == 1 else BatchNorm2d(num_features)
+    return nn.BatchNorm1d(num_features) if dims == 1 else nn.BatchNorm2d(num_features)
+
+
+def _check_batch_norm_choice(batch_norm) -> None:
+    if not any(batch_norm is c or (isinstance(c, str) and batch_norm == c) for c in _BATCH_NORM_CHOICES):
+        raise ValueError(f"batch_norm must be False, True (torch's BatchNorm), 'torch' or 'coursekit' "
+                         f"(coursekit.nn.BatchNorm), got {batch_norm!r}")
+
+
+def mlp(sizes, activation: str = "relu", *, batch_norm=False, dropout: float = 0.0,
         bias: bool = True) -> nn.Sequential:
     """A multilayer perceptron: Linear layers of the given widths with an activation in between.
 
@@ -27,7 +61,9 @@ def mlp(sizes, activation: str = "relu", *, batch_norm: bool = False, dropout: f
     Args:
         sizes: layer widths, input first, output last (at least two entries).
         activation: one of ``ACTIVATIONS`` (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"gelu"``, ``"identity"``).
-        batch_norm: insert ``BatchNorm1d`` after each hidden Linear layer (before the activation).
+        batch_norm: insert a batch-norm layer after each hidden Linear layer (before the activation):
+            ``True`` or ``"torch"`` uses ``torch.nn.BatchNorm1d``, ``"coursekit"`` uses
+            :class:`coursekit.nn.BatchNorm1d` (written from scratch; same numbers), ``False`` none.
         dropout: dropout probability applied after each hidden activation (0 disables it).
         bias: give the Linear layers a bias.
 
@@ -40,14 +76,603 @@ def mlp(sizes, activation: str = "relu", *, batch_norm: bool = False, dropout: f
     for i, s in enumerate(sizes):
         _args.positive_int(f"sizes[{i}]", s)
     _args.one_of("activation", activation, ACTIVATIONS)
+    _check_batch_norm_choice(batch_norm)
     dropout = _args.fraction("dropout", dropout)
     layers: list[nn.Module] = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(fan_in, fan_out, bias=bias))
         if i < len(sizes) - 2:
-            if batch_norm:
-                layers.append(nn.BatchNorm1d(fan_out))
+            if batch_norm is not False:
+                layers.append(_batch_norm_layer(batch_norm, fan_out, dims=1))
             layers.append(ACTIVATIONS[activation]())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
+
+
+# --------------------------------------------------------------------------------------------------
+# Backpropagation written out by hand
+# --------------------------------------------------------------------------------------------------
+
+def _sigmoid_prime(a):
+    s = torch.sigmoid(a)
+    return s * (1 - s)                                  # sigma'(a) = sigma(a) (1 - sigma(a))
+
+
+def _tanh_prime(a):
+    return 1 - torch.tanh(a) ** 2                       # tanh'(a) = 1 - tanh(a)^2
+
+
+def _relu_prime(a):
+    return (a > 0).to(a.dtype)                          # the switch: 1 where the unit was on, else 0
+
+
+def _identity_prime(a):
+    return torch.ones_like(a)
+
+
+#: activation name -> (g, g'), both functions of the pre-activation a.
+MANUAL_ACTIVATIONS = {
+    "sigmoid": (torch.sigmoid, _sigmoid_prime),
+    "tanh": (torch.tanh, _tanh_prime),
+    "relu": (torch.relu, _relu_prime),
+    "identity": (lambda a: a, _identity_prime),
+}
+
+
+class ManualMLP:
+    r"""A multilayer perceptron whose backward pass is written out: the delta recursion of backprop.
+
+    Rows of ``X`` are examples; the weight matrix of layer :math:`l` has shape (fan_in, fan_out), so
+    entry :math:`w_{jk}` connects unit :math:`j` below to unit :math:`k` above, as in the course.
+
+    Forward:
+        :math:`Z^{(0)} = X,\quad A^{(l)} = Z^{(l-1)} W^{(l)} + b^{(l)},\quad Z^{(l)} = g_l(A^{(l)})`.
+
+    Loss over :math:`N` examples:
+        ``"mse"``: :math:`R = \frac1N \sum_n \frac12 \|y^n - z^{(L)n}\|^2`;
+        ``"cross_entropy"``: :math:`R = -\frac1N \sum_n \log \mathrm{softmax}(a^{(L)n})_{y^n}`.
+
+    Backward (the deltas are :math:`\delta = \partial L^n / \partial a`):
+        :math:`\Delta^{(L)} = (Z^{(L)} - Y) \odot g_L'(A^{(L)})` (mse) or
+        :math:`\mathrm{softmax}(A^{(L)}) - \mathrm{onehot}(Y)` (cross-entropy),
+
+        :math:`\Delta^{(l)} = (\Delta^{(l+1)} W^{(l+1)\top}) \odot g'(A^{(l)})`,
+
+        :math:`\partial R / \partial W^{(l)} = \frac1N Z^{(l-1)\top} \Delta^{(l)},\quad
+        \partial R / \partial b^{(l)} = \frac1N \sum_n \Delta^{(l)}_n`.
+
+    Args:
+        sizes: layer widths, input first, output last.
+        activation: hidden activation, one of ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"identity"``.
+        output_activation: activation of the output layer (``"identity"`` for cross-entropy).
+        loss: ``"mse"`` (half squared error) or ``"cross_entropy"`` (targets are class indices).
+        bias: give every layer a bias.
+        generator: a ``torch.Generator`` for the initial weights, U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+            as in ``torch.nn.Linear``.
+        dtype, device: of the weights.
+    """
+
+    def __init__(self, sizes, activation: str = "sigmoid", *, output_activation: str = "identity",
+                 loss: str = "mse", bias: bool = True, generator: torch.Generator | None = None,
+                 dtype: torch.dtype = torch.float64, device=None):
+        sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else sizes
+        if not isinstance(sizes, list) or len(sizes) < 2:
+            raise ValueError(f"sizes must list at least an input and an output width, got {sizes!r}")
+        for i, s in enumerate(sizes):
+            _args.positive_int(f"sizes[{i}]", s)
+        self.activation = _args.one_of("activation", activation, MANUAL_ACTIVATIONS)
+        self.output_activation = _args.one_of("output_activation", output_activation, MANUAL_ACTIVATIONS)
+        self.loss_name = _args.one_of("loss", loss, {"mse", "cross_entropy"})
+        if loss == "cross_entropy" and output_activation != "identity":
+            raise ValueError("output_activation must be 'identity' with loss='cross_entropy' "
+                             f"(the softmax is part of the loss), got {output_activation!r}")
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+        self.sizes, self.bias = sizes, bool(bias)
+        self.weights, self.biases = [], []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1.0 / math.sqrt(fan_in)
+            W = (torch.rand(fan_in, fan_out, generator=generator, dtype=torch.float64) * 2 - 1) * bound
+            b = (torch.rand(fan_out, generator=generator, dtype=torch.float64) * 2 - 1) * bound
+            self.weights.append(W.to(device=device, dtype=dtype))
+            self.biases.append(b.to(device=device, dtype=dtype) if bias else None)
+
+    def parameters(self) -> list[torch.Tensor]:
+        """The weights and biases in layer order: [W1, b1, W2, b2, ...] (biases left out when ``bias=False``)."""
+        out = []
+        for W, b in zip(self.weights, self.biases):
+            out += [W] if b is None else [W, b]
+        return out
+
+    def _g(self, layer: int):
+        last = layer == len(self.weights) - 1
+        return MANUAL_ACTIVATIONS[self.output_activation if last else self.activation]
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """The network's output; keeps the pre-activations ``self.A`` and activations ``self.Z`` for backward."""
+        _args.tensor("X", X, ndim=2, floating=True)
+        if X.shape[1] != self.sizes[0]:
+            raise ValueError(f"X must have {self.sizes[0]} columns (the input width), got shape {tuple(X.shape)}")
+        self.Z, self.A = [X], []
+        for l, (W, b) in enumerate(zip(self.weights, self.biases)):
+            A = self.Z[-1] @ W if b is None else self.Z[-1] @ W + b   # a_k = sum_j z_j w_jk (+ b_k)
+            self.A.append(A)
+            self.Z.append(self._g(l)[0](A))                         # z_k = g(a_k)
+        return self.Z[-1]
+
+    __call__ = forward
+
+    def _check_targets(self, X, Y):
+        if self.loss_name == "mse":
+            _args.tensor("Y", Y, floating=True)
+            Y = Y.reshape(len(Y), -1) if Y.ndim == 1 else Y
+            if Y.shape != (len(X), self.sizes[-1]):
+                raise ValueError(f"Y must have shape {(len(X), self.sizes[-1])}, got {tuple(Y.shape)}")
+        else:
+            _args.tensor("Y", Y, ndim=1)
+            if Y.is_floating_point() or len(Y) != len(X):
+                raise ValueError(f"Y must hold {len(X)} integer class indices, got {Y.dtype} of shape {tuple(Y.shape)}")
+        return Y
+
+    def loss(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """The empirical risk R (a scalar tensor; differentiable by autograd when the parameters require grad)."""
+        out = self.forward(X)
+        Y = self._check_targets(X, Y)
+        if self.loss_name == "mse":
+            return 0.5 * ((Y - out) ** 2).sum(dim=1).mean()         # R = 1/N sum_n 1/2 ||y - z||^2
+        return F.cross_entropy(out, Y)
+
+    @torch.no_grad()
+    def backward(self, X: torch.Tensor, Y: torch.Tensor) -> list[torch.Tensor]:
+        """Gradients of R with respect to :meth:`parameters`, by the delta recursion (no autograd).
+
+        The deltas of every layer are kept in ``self.deltas`` (``self.deltas[l]`` has the shape of ``self.A[l]``).
+        """
+        out = self.forward(X)
+        Y = self._check_targets(X, Y)
+        N, L = len(X), len(self.weights)
+        if self.loss_name == "mse":
+            delta = (out - Y) * self._g(L - 1)[1](self.A[-1])    # delta_l = -(y - z_l) g'(a_l)
+        else:
+            delta = torch.softmax(self.A[-1], dim=1)
+            delta[torch.arange(N, device=X.device), Y] -= 1.0    # softmax(a) - onehot(y)
+        self.deltas = [delta]
+        grads = []
+        for l in range(L - 1, -1, -1):
+            grads_l = [self.Z[l].T @ delta / N]                  # dR/dw_jk = 1/N sum_n delta_k z_j
+            if self.biases[l] is not None:
+                grads_l.append(delta.sum(dim=0) / N)             # dR/db_k  = 1/N sum_n delta_k
+            grads = grads_l + grads
+            if l > 0:                                            # delta_j = g'(a_j) sum_k delta_k w_jk
+                delta = (delta @ self.weights[l].T) * self._g(l - 1)[1](self.A[l - 1])
+                self.deltas.insert(0, delta)
+        return grads
+
+    def to_sequential(self) -> nn.Sequential:
+        """An equivalent ``torch.nn.Sequential`` (Linear weights are the transposes of ``W``), for comparisons."""
+        layers: list[nn.Module] = []
+        for l, (W, b) in enumerate(zip(self.weights, self.biases)):
+            lin = nn.Linear(W.shape[0], W.shape[1], bias=b is not None, device=W.device, dtype=W.dtype)
+            with torch.no_grad():
+                lin.weight.copy_(W.T)
+                if b is not None:
+                    lin.bias.copy_(b)
+            layers.append(lin)
+            name = self.output_activation if l == len(self.weights) - 1 else self.activation
+            layers.append(ACTIVATIONS[name]())
+        return nn.Sequential(*layers)
+
+
+def numerical_gradient(f, x: torch.Tensor, h: float = 1e-6) -> torch.Tensor:
+    r"""Central finite differences :math:`\partial f/\partial x_i \approx (f(x + h e_i) - f(x - h e_i)) / 2h`.
+
+    One pair of evaluations of ``f`` per entry of ``x``: meant for checking small problems in float64.
+    ``x`` is perturbed in place and restored.
+
+    Args:
+        f: a function of no arguments returning a scalar (it reads ``x``).
+        x: the tensor to differentiate with respect to.
+        h: the step (1e-6 suits float64; the error is O(h^2) plus rounding O(eps/h)).
+    """
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    _args.tensor("x", x, floating=True)
+    h = _args.positive("h", h)
+    if not x.is_contiguous():
+        raise ValueError("x must be contiguous (it is perturbed in place through a flat view)")
+    grad = torch.zeros_like(x)
+    flat, gflat = x.data.view(-1), grad.view(-1)
+    with torch.no_grad():
+        for i in range(flat.numel()):
+            old = flat[i].item()
+            flat[i] = old + h
+            f_plus = float(f())
+            flat[i] = old - h
+            f_minus = float(f())
+            flat[i] = old
+            gflat[i] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def elementwise_derivative(f):
+    """The derivative of an elementwise function ``f`` (a torch callable), computed by autograd.
+
+    ``elementwise_derivative(torch.sigmoid)(x)`` is sigma'(x) at every entry of ``x``. At a kink (ReLU at 0)
+    it returns autograd's convention (0 for ReLU).
+    """
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+
+    def derivative(x: torch.Tensor) -> torch.Tensor:
+        _args.tensor("x", x, floating=True)
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(f(x).sum(), x)
+        return g
+
+    derivative.__name__ = f"derivative_of_{getattr(f, '__name__', 'f')}"
+    return derivative
+
+
+# --------------------------------------------------------------------------------------------------
+# Batch normalization from scratch
+# --------------------------------------------------------------------------------------------------
+
+class _BatchNormTrain(torch.autograd.Function):
+    r"""Batch normalization with batch statistics; the backward pass is written out.
+
+    Forward, per channel over the :math:`n` values of the batch (and of the positions, for images):
+        :math:`\mu = \frac1n\sum_i x_i,\ \sigma^2 = \frac1n\sum_i (x_i-\mu)^2,\
+        \hat x_i = (x_i - \mu)/\sqrt{\sigma^2+\epsilon},\ y_i = \gamma \hat x_i + \beta`.
+
+    Backward, with :math:`g_i = \partial L/\partial \hat x_i = \gamma\, \partial L/\partial y_i`:
+        :math:`\partial L/\partial x_i = \frac{1}{\sqrt{\sigma^2+\epsilon}}
+        \big(g_i - \frac1n\sum_j g_j - \hat x_i \frac1n \sum_j g_j \hat x_j\big)`,
+        :math:`\partial L/\partial\gamma = \sum_i \frac{\partial L}{\partial y_i}\hat x_i`,
+        :math:`\partial L/\partial\beta = \sum_i \frac{\partial L}{\partial y_i}`.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        dims = [0, *range(2, x.ndim)]                            # every axis but the channel axis
+        shape = [1, -1] + [1] * (x.ndim - 2)                     # broadcast a per-channel vector
+        mean = x.mean(dim=dims, keepdim=True)                    # mu
+        var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)     # sigma^2 (biased: divide by n)
+        inv_std = torch.rsqrt(var + eps)                         # 1 / sqrt(sigma^2 + eps)
+        x_hat = (x - mean) * inv_std
+        y = x_hat
+        if weight is not None:
+            y = y * weight.view(shape)
+        if bias is not None:
+            y = y + bias.view(shape)
+        ctx.save_for_backward(x_hat, inv_std, weight)
+        ctx.dims, ctx.shape, ctx.has_bias = dims, shape, bias is not None
+        mean, var = mean.view(-1), var.view(-1)
+        ctx.mark_non_differentiable(mean, var)
+        return y, mean, var
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy, _dmean, _dvar):
+        x_hat, inv_std, weight = ctx.saved_tensors
+        dims, shape = ctx.dims, ctx.shape
+        g = dy if weight is None else dy * weight.view(shape)   # dL/dx_hat = gamma dL/dy
+        dx = inv_std * (g - g.mean(dim=dims, keepdim=True)
+                        - x_hat * (g * x_hat).mean(dim=dims, keepdim=True))
+        dweight = (dy * x_hat).sum(dim=dims) if weight is not None and ctx.needs_input_grad[1] else None
+        dbias = dy.sum(dim=dims) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return dx, dweight, dbias, None
+
+
+def batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None = None, running_var: torch.Tensor | None = None,
+               weight: torch.Tensor | None = None, bias: torch.Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> torch.Tensor:
+    r"""Batch normalization of ``x`` (shape (N, C) or (N, C, ...)), channel by channel; same call as
+    ``torch.nn.functional.batch_norm``.
+
+    Training (``training=True``): normalize with the batch mean and (biased) variance over every axis but
+    axis 1, :math:`y = \gamma (x-\mu_B)/\sqrt{\sigma_B^2+\epsilon} + \beta`, and, when running buffers are
+    given, update them in place:
+    :math:`\hat\mu \leftarrow (1-\rho)\hat\mu + \rho\,\mu_B`,
+    :math:`\hat\sigma^2 \leftarrow (1-\rho)\hat\sigma^2 + \rho\,\frac{n}{n-1}\sigma_B^2`
+    (:math:`\rho` = ``momentum``; the running variance is the unbiased estimate).
+
+    Inference (``training=False``): normalize with the running statistics instead,
+    :math:`y = \gamma (x-\hat\mu)/\sqrt{\hat\sigma^2+\epsilon} + \beta`, so each example's output no longer
+    depends on the rest of the batch.
+
+    Args:
+        x: the input, channels on axis 1.
+        running_mean, running_var: per-channel buffers (required when ``training=False``).
+        weight, bias: the per-channel scale :math:`\gamma` and shift :math:`\beta` (``None``: 1 and 0).
+        training: use (and track) batch statistics.
+        momentum: :math:`\rho` in [0, 1], the weight of the new batch in the running averages.
+        eps: :math:`\epsilon \ge 0`, added to the variance for numerical safety.
+    """
+    _args.tensor("x", x, ndim=range(2, 6), floating=True)
+    C = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None:
+            _args.tensor(name, t, ndim=1)
+            if t.numel() != C:
+                raise ValueError(f"{name} must have {C} entries (one per channel of x), got {t.numel()}")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("running_mean and running_var must be given together (or both None)")
+    momentum = _args.real("momentum", momentum, low=0.0, high=1.0)
+    eps = _args.real("eps", eps, low=0.0)
+    if not training:
+        if running_mean is None:
+            raise ValueError("training=False needs running_mean and running_var (the statistics used at inference)")
+        shape = [1, -1] + [1] * (x.ndim - 2)
+        x_hat = (x - running_mean.view(shape)) * torch.rsqrt(running_var.view(shape) + eps)
+        y = x_hat if weight is None else x_hat * weight.view(shape)
+        return y if bias is None else y + bias.view(shape)
+    n = x.numel() // C                                           # values per channel in the batch
+    if n < 2:
+        raise ValueError(f"batch normalization in training mode needs more than 1 value per channel, got input of "
+                         f"shape {tuple(x.shape)}; use eval mode (model.eval()) to predict single examples")
+    y, mean, var = _BatchNormTrain.apply(x, weight, bias, eps)
+    if running_mean is not None:
+        with torch.no_grad():
+            running_mean.mul_(1 - momentum).add_(momentum * mean)
+            running_var.mul_(1 - momentum).add_(momentum * var * n / (n - 1))
+    return y
+
+
+class _BatchNorm(nn.Module):
+    """Shared code of :class:`BatchNorm1d` and :class:`BatchNorm2d` (same arguments as torch's)."""
+
+    _input_ndims: tuple = ()
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None):
+        super().__init__()
+        self.num_features = _args.positive_int("num_features", num_features)
+        self.eps = _args.real("eps", eps, low=0.0)
+        self.momentum = None if momentum is None else _args.real("momentum", momentum, low=0.0, high=1.0)
+        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        factory = {"device": device, "dtype": dtype}
+        if self.affine:
+            self.weight = nn.Parameter(torch.ones(num_features, **factory))    # gamma
+            self.bias = nn.Parameter(torch.zeros(num_features, **factory))     # beta
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if self.track_running_stats:
+            self.register_buffer("running_mean", torch.zeros(num_features, **factory))
+            self.register_buffer("running_var", torch.ones(num_features, **factory))
+            self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, no batches seen."""
+        if self.track_running_stats:
+            self.running_mean.zero_()
+            self.running_var.fill_(1.0)
+            self.num_batches_tracked.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.ndim not in self._input_ndims:
+            got = f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"{type(self).__name__} expects input of {' or '.join(map(str, self._input_ndims))} "
+                             f"dimensions (N, C, ...), got {got}")
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}) got input with {x.shape[1]} channels "
+                             f"(axis 1 of shape {tuple(x.shape)})")
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:                   # cumulative average: the k-th batch has weight 1/k
+                momentum = 1.0 / float(self.num_batches_tracked)
+        use_batch_stats = self.training or self.running_mean is None
+        track = not self.training or self.track_running_stats   # buffers to read (eval) or update (train)
+        return batch_norm(x, self.running_mean if track else None, self.running_var if track else None,
+                          self.weight, self.bias, use_batch_stats, momentum, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization of (N, C) or (N, C, L) inputs, written from scratch (see :func:`batch_norm`).
+
+    Same arguments, buffers, ``state_dict`` keys and numbers as ``torch.nn.BatchNorm1d``: in ``train()`` mode
+    it normalizes with batch statistics and updates ``running_mean``/``running_var`` (exponential average with
+    weight ``momentum``, or the cumulative average when ``momentum=None``); in ``eval()`` mode it uses them.
+    """
+
+    _input_ndims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization of (N, C, H, W) images, per channel over batch and positions; like ``torch.nn.BatchNorm2d``."""
+
+    _input_ndims = (4,)
+
+
+# --------------------------------------------------------------------------------------------------
+# Convolutional and deep networks
+# --------------------------------------------------------------------------------------------------
+
+class LeNet(nn.Module):
+    """The course's LeNet-style network (1-D signals or 2-D images).
+
+    conv(in -> 4, 5) -> ReLU -> maxpool 2 -> conv(4 -> 6, 5) -> ReLU -> maxpool 2 -> flatten -> dropout(0.5)
+    -> Linear(., 128) -> ReLU -> Linear(128, 10). On a 1x32x32 image the maps are 4x28x28, 4x14x14, 6x10x10,
+    6x5x5, and 150 features enter the first fully connected layer.
+
+    Args:
+        input_size: side (2-D) or length (1-D) of the input, e.g. 32 for the course's example, 40 for MNIST-1D.
+        in_channels, num_classes: input channels and output classes.
+        channels: output channels of the two convolutions.
+        kernel_size: convolution kernel side; ``padding`` zero-pads each convolution.
+        hidden: width of the hidden fully connected layer.
+        dropout: dropout probability before the first fully connected layer (0 disables it).
+        dims: 2 for images (Conv2d, input (N, C, H, W)), 1 for signals (Conv1d, input (N, C, L)).
+        batch_norm: ``False``, ``True``/``"torch"`` or ``"coursekit"``: a batch-norm layer after each convolution
+            (before its ReLU), as in VGG-style networks with batch norm.
+    """
+
+    def __init__(self, input_size: int = 32, in_channels: int = 1, num_classes: int = 10, *, channels=(4, 6),
+                 kernel_size: int = 5, padding: int = 0, hidden: int = 128, dropout: float = 0.5, dims: int = 2,
+                 batch_norm=False):
+        super().__init__()
+        input_size = _args.positive_int("input_size", input_size)
+        _args.positive_int("in_channels", in_channels)
+        _args.positive_int("num_classes", num_classes)
+        if isinstance(channels, (str, bytes)) or len(channels) != 2:
+            raise ValueError(f"channels must be a pair (c1, c2), got {channels!r}")
+        c1, c2 = (_args.positive_int(f"channels[{i}]", c) for i, c in enumerate(channels))
+        k = _args.positive_int("kernel_size", kernel_size)
+        p = _args.positive_int("padding", padding, allow_zero=True)
+        _args.positive_int("hidden", hidden)
+        dropout = _args.fraction("dropout", dropout)
+        _args.one_of("dims", dims, {1, 2})
+        _check_batch_norm_choice(batch_norm)
+        size = input_size
+        for _ in range(2):                                   # conv (size - k + 1 + 2p), then pool (// 2)
+            size = (size - k + 1 + 2 * p) // 2
+        if size < 1:
+            raise ValueError(f"input_size={input_size} is too small for two {k}-wide convolutions with padding {p} "
+                             f"and two 2x poolings; use a larger input or padding")
+        Conv, Pool = (nn.Conv2d, nn.MaxPool2d) if dims == 2 else (nn.Conv1d, nn.MaxPool1d)
+        bn = (lambda c, d: [_batch_norm_layer(batch_norm, c, d)]) if batch_norm is not False else (lambda c, d: [])
+        self.features = nn.Sequential(
+            Conv(in_channels, c1, k, padding=p), *bn(c1, dims), nn.ReLU(), Pool(2),
+            Conv(c1, c2, k, padding=p), *bn(c2, dims), nn.ReLU(), Pool(2),
+            nn.Flatten(),
+        )
+        self.num_flat = c2 * size ** dims
+        self.classifier = nn.Sequential(
+            *([nn.Dropout(dropout)] if dropout > 0 else []),
+            nn.Linear(self.num_flat, hidden), nn.ReLU(),
+            nn.Linear(hidden, num_classes),
+        )
+        self.dims, self.input_size, self.in_channels = dims, input_size, in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        want = 2 + self.dims
+        if x.ndim != want or x.shape[1] != self.in_channels:
+            layout = "(N, C, H, W)" if self.dims == 2 else "(N, C, L)"
+            raise ValueError(f"LeNet(dims={self.dims}) expects input of shape {layout} with C={self.in_channels}, "
+                             f"got {tuple(x.shape)}")
+        return self.classifier(self.features(x))
+
+
+class ResidualMLP(nn.Module):
+    r"""A deep MLP of ``depth`` equal-width blocks, with or without skip connections.
+
+    Input layer :math:`h_0 = W_{in} x`, then for :math:`l = 1..depth`:
+    with skips :math:`h_l = h_{l-1} + g(W_l h_{l-1} + b_l)`, without :math:`h_l = g(W_l h_{l-1} + b_l)`;
+    output :math:`W_{out} h_{depth}`. Both variants have exactly the same parameters, so with the same seed
+    they start from the same weights and differ only by the skips.
+
+    Args:
+        in_features, width, out_features: input, hidden and output widths.
+        depth: number of hidden blocks.
+        activation: one of ``ACTIVATIONS``.
+        skip: add the identity path around every block.
+    """
+
+    def __init__(self, in_features: int, width: int, depth: int, out_features: int, *, activation: str = "relu",
+                 skip: bool = True):
+        super().__init__()
+        for name, v in (("in_features", in_features), ("width", width), ("depth", depth),
+                        ("out_features", out_features)):
+            _args.positive_int(name, v)
+        _args.one_of("activation", activation, ACTIVATIONS)
+        self.skip = bool(skip)
+        self.input = nn.Linear(in_features, width)
+        self.blocks = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
+        self.act = ACTIVATIONS[activation]()
+        self.output = nn.Linear(width, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.input(x)
+        for block in self.blocks:
+            h = h + self.act(block(h)) if self.skip else self.act(block(h))
+        return self.output(h)
+
+
+def inverted_dropout(x: torch.Tensor, p: float, *, training: bool = True,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""Dropout as ``torch.nn.Dropout`` does it ("inverted" dropout).
+
+    Training: keep each unit with probability :math:`1-p` and scale the survivors,
+    :math:`y = m \odot x / (1-p)` with :math:`m_i \sim \mathrm{Bernoulli}(1-p)`, so :math:`\mathbb{E}[y] = x`.
+    Test: :math:`y = x` (the whole network, nothing to rescale).
+
+    Args:
+        x: any tensor.
+        p: the drop probability, in [0, 1).
+        training: drop units (True) or pass ``x`` through (False).
+        generator: a ``torch.Generator`` on ``x``'s device for the mask.
+    """
+    _args.tensor("x", x, floating=True)
+    p = _args.fraction("p", p)
+    if not training or p == 0.0:
+        return x
+    keep = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) >= p   # m ~ Bernoulli(1 - p)
+    return x * keep / (1.0 - p)
+
+
+def conv2d_weight_gradient(x: torch.Tensor, delta: torch.Tensor, kernel_size: int, *, padding: int = 0) -> torch.Tensor:
+    r"""Gradient of a 2-D convolution's (shared) weights, written as a sum over positions.
+
+    A filter weight :math:`w^{k\ell}_{uv}` is used at every output position :math:`(i, j)`, so its gradient is the
+    sum of the gradients of all its copies:
+    :math:`\partial L/\partial w^{k\ell}_{uv} = \sum_n \sum_{i,j} \delta^{k}_{n,ij}\, x^{\ell}_{n,\,i+u,\,j+v}`,
+    where :math:`\delta^k_{n,ij} = \partial L/\partial a^k_{n,ij}` is the delta of output map :math:`k` (stride 1).
+
+    Args:
+        x: the layer input, shape (N, C_in, H, W).
+        delta: the deltas of the layer output, shape (N, C_out, H_out, W_out).
+        kernel_size: the filter side.
+        padding: the zero padding of the convolution.
+
+    Returns:
+        the gradient, shape (C_out, C_in, kernel_size, kernel_size), like ``conv.weight.grad``.
+    """
+    _args.tensor("x", x, ndim=4, floating=True)
+    _args.tensor("delta", delta, ndim=4, floating=True)
+    k = _args.positive_int("kernel_size", kernel_size)
+    p = _args.positive_int("padding", padding, allow_zero=True)
+    N, C, H, W = x.shape
+    out_h, out_w = H + 2 * p - k + 1, W + 2 * p - k + 1
+    if delta.shape[0] != N or delta.shape[2:] != (out_h, out_w):
+        raise ValueError(f"delta must have shape (N={N}, C_out, {out_h}, {out_w}) for this x, kernel_size and "
+                         f"padding, got {tuple(delta.shape)}")
+    patches = F.unfold(x, k, padding=p)                       # (N, C k k, positions): the x_{i+u, j+v}
+    d = delta.reshape(N, delta.shape[1], -1)                  # (N, C_out, positions): the deltas
+    grad = torch.einsum("nkp,ncp->kc", d, patches)            # sum over examples n and positions (i, j)
+    return grad.reshape(delta.shape[1], C, k, k)
+
+
+def layer_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple]]:
+    """Run ``model`` on ``x`` and list every leaf module's output: (name, layer type, output shape).
+
+    The model is run in eval mode and without gradients; its mode is restored afterwards.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    _args.tensor("x", x)
+    rows, hooks = [], []
+    for name, module in model.named_modules():
+        if len(list(module.children())) == 0:
+            hooks.append(module.register_forward_hook(
+                lambda m, inp, out, name=name: rows.append((name, type(m).__name__, tuple(out.shape)))))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x)
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return rows
