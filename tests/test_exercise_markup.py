@@ -34,13 +34,15 @@ def _report(problems) -> str:
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
 def test_chapter_exercise_markup(path):
     chapter = em.read_chapter(path)
-    assert not chapter.problems, _report(chapter.problems)
+    if chapter.problems:
+        pytest.fail(_report(chapter.problems), pytrace=False)
 
 
 def test_ids_unique_across_the_book():
     _, problems = em.check_book(CHAPTERS + em.chapter_paths(FIXTURES))
     across = [p for p in problems if "unique in the book" in p.message]
-    assert not across, _report(across)
+    if across:
+        pytest.fail(_report(across), pytrace=False)
 
 
 def test_instructors_table_is_up_to_date():

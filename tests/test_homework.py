@@ -165,6 +165,28 @@ def test_release_refuses_broken_markup(tmp_path):
     assert not (tmp_path / "course").exists()
 
 
+def test_whole_chapter_assignment_keeps_the_body():
+    chapter = em.read_chapter(FIXTURES / f"{A}.ipynb")
+    whole = "\n".join(_src(c) for c in hw.source_assignment(chapter, whole=True).cells)
+    only = "\n".join(_src(c) for c in hw.source_assignment(chapter).cells)
+    for text in (whole, only):
+        assert text.startswith("# Homework: 98.") and "### Exercise: Soft thresholding" in text
+        assert "## References" not in text and "# 98. Thresholds" not in text
+    assert "## Soft thresholding" in whole and "## Summary" in whole and "[goodfellow2016deep]" in whole
+    assert "**Learning objectives.**" in whole and "**Learning objectives.**" not in only
+    assert "## Soft thresholding" not in only and "num_points = 2001 if FULL else 201" in only
+
+
+def test_sample_submissions(course, tmp_path):
+    written = hw.samples(course, tmp_path / "samples", [A])
+    assert sorted(p.name for p in written) == sorted(f"{who}_{A}.ipynb" for who in ("reference", "unanswered", "corrupt"))
+    assert [hw.student_of((p.name,), [A, B]) for p in sorted(written)] == ["corrupt", "reference", "unanswered"]
+    reference = (tmp_path / "samples" / f"reference_{A}.ipynb").read_text()
+    assert "torch.clamp(v.abs() - theta, min=0)" in reference and "BEGIN HIDDEN" not in reference
+    with pytest.raises(hw.HomeworkError, match="not a readable notebook"):
+        hw.read_json_notebook(tmp_path / "samples" / f"corrupt_{A}.ipynb")
+
+
 def test_release_names_unknown_chapter():
     with pytest.raises(hw.HomeworkError, match="no chapter '42'.*98_thresholds_fixture"):
         hw.resolve_chapters(["42"], FIXTURES)

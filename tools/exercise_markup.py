@@ -34,6 +34,7 @@ BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"      # nbgrader 
 BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 _HEADING = re.compile(r"^##\s+(.+?)\s*#*\s*$")
 _TITLE = re.compile(r"^#\s+(.+?)\s*$")
+_SECTION = re.compile(r"^#{2,6}\s+(.+?)\s*#*\s*$")
 _DIRECTIVE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|:{3,})\{(?P<name>[\w-]+)\}\s*(?P<arg>.*?)\s*$")
 _OPTION = re.compile(r"^\s*:(?P<key>[\w-]+):\s*(?P<value>.*?)\s*$")
 _POINTS_IN_TEXT = re.compile(r"\((\d+(?:\.\d+)?)\s*points?\)", re.IGNORECASE)
@@ -328,7 +329,7 @@ def read_chapter(path: str | Path) -> Chapter:
             break
 
     # the parts: set-up (before the first `##` section), the Exercises section, References
-    first_section = next((i for i, c in enumerate(cells) if heading(c)), len(cells))
+    first_section = next((i for i, c in enumerate(cells) if heading(c, _SECTION)), len(cells))
     chapter.setup = [i for i in range(first_section) if cells[i].get("cell_type") == "code"]
     for i, cell in enumerate(cells):
         h = heading(cell)

@@ -103,7 +103,8 @@ class HomeworkError(Exception):
 def prepare_environment(full: bool = False) -> None:
     """Settings for the kernels that run homework; nbgrader's helpers (alembic) found next to this Python."""
     import warnings
-    warnings.filterwarnings("ignore", module="nbformat")      # e.g. cells without ids in students' notebooks
+    warnings.filterwarnings("ignore", message="Cell is missing an id field")   # students' older notebooks
+    warnings.filterwarnings("ignore", message="Object of type .* not in session")  # nbgrader's SQLAlchemy use
     os.environ.update(GRADING_ENV)
     if full:
         os.environ["COURSEKIT_FULL"] = "1"
@@ -241,7 +242,7 @@ class Course:
 def source_assignment(ch: em.Chapter, whole: bool = False):
     """The nbgrader source notebook of a chapter: its exercises with the set-up cells, or the whole chapter."""
     import nbformat
-    cells = ch.cells
+    cells, title = ch.cells, None
     if whole:
         end = ch.exercises_end if ch.exercises_end is not None else len(cells)
         title = next((i for i, c in enumerate(cells) if em.heading(c, em._TITLE)), None)
@@ -251,9 +252,15 @@ def source_assignment(ch: em.Chapter, whole: bool = False):
     out = [nbformat.v4.new_markdown_cell(header(ch, whole))]
     out[0]["id"] = "homework-header"
     used_ids = {"homework-header"}
+    if whole and title is not None:
+        selection = [title] + selection
     for i in selection:
         cell = copy.deepcopy(cells[i])
         text = em.source(cell)
+        if whole and i == title:       # the header has the title; keep the chapter's introduction and objectives
+            text = "\n".join(line for line in text.split("\n") if not em._TITLE.match(line.strip())).strip()
+            if not text:
+                continue
         if cell["cell_type"] == "markdown":
             names = {d["name"] for d in em.directives(text)}
             if names and names <= {"solution-start", "solution-end"} and not em.demyst(text).strip():
@@ -329,12 +336,13 @@ def execute_many(jobs: list[tuple], timeout: int, limit: int | None = None) -> l
     return asyncio.run(run_all()) if jobs else []
 
 
-def first_error(cell) -> str | None:
+def first_error(cell, stderr: bool = False) -> str | None:
+    """The cell's error, in one line; with ``stderr``, output on stderr counts too (as nbgrader grades tests)."""
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
             return f"{output.get('ename')}: {output.get('evalue')}"
-        if output.get("output_type") == "stream" and output.get("name") == "stderr":
-            return "wrote to stderr (nbgrader counts that as a failure): " + output.get("text", "").strip()[:200]
+        if stderr and output.get("output_type") == "stream" and output.get("name") == "stderr":
+            return "wrote to stderr (nbgrader counts that as a failed test): " + output.get("text", "").strip()[:200]
     return None
 
 
@@ -354,8 +362,8 @@ def validate_release(course: Course, assignments: list[str]) -> list[str]:
             before_exercises = before_exercises and not meta
             if cell.cell_type != "code":
                 continue
-            error = first_error(cell)
             is_test = bool(meta.get("grade")) and not meta.get("solution")
+            error = first_error(cell, stderr=is_test)
             if step == "source" and error:
                 where = f"test {meta['grade_id']}" if is_test else f"cell {n}"
                 problems.append(f"{a}: with the reference solutions, {where} fails: {error}")
@@ -429,17 +437,17 @@ def student_of(parts: tuple[str, ...], assignments: list[str]) -> str | None:
         m = _MOODLE.match(part)
         if m:
             return slug(m["student"])
-    top = Path(parts[0]).stem if len(parts) == 1 or parts[0].endswith(".zip") else parts[0]
+    first = parts[0]                                   # the file, its folder, or the zip it came in
+    name = Path(first).stem if len(parts) == 1 or first.lower().endswith(".zip") else first
     for pattern in (_CANVAS, _BLACKBOARD):
-        m = pattern.match(Path(parts[0]).stem if len(parts) == 1 else parts[0])
+        m = pattern.match(name)
         if m:
             return slug(m["student"])
-    if len(parts) > 1 and not parts[0].endswith(".zip"):
-        return slug(parts[0])
-    stem = top
-    for name in sorted(assignments, key=len, reverse=True):
-        stem = re.sub(re.escape(name), " ", stem, flags=re.IGNORECASE)
-    return slug(stem) or None
+    if len(parts) > 1 and not first.lower().endswith(".zip"):
+        return slug(first)
+    for assignment in sorted(assignments, key=len, reverse=True):
+        name = re.sub(re.escape(assignment), " ", name, flags=re.IGNORECASE)
+    return slug(name) or None
 
 
 def assignment_of(nb: dict | None, parts: tuple[str, ...], assignments: dict[str, set[str]],
@@ -536,13 +544,13 @@ def collect(inputs: list[Path], course: Course, forced: str | None, tmp: Path) -
                 sub.notes.append(f"{origin}: cannot tell which assignment this is ({', '.join(known)}); use "
                                  "--assignment; not graded")
             found.append(sub)
-    # one notebook per student and assignment: the readable one, with the expected name, the newest
+    # one notebook per student and assignment: a readable one, the newest (then: the one with the expected name)
     chosen: dict[tuple, Submission] = {}
     for sub in found:
         key = (sub.student, sub.assignment)
         old = chosen.get(key)
-        rank = (sub.status == "pending", sub.path.name == f"{sub.assignment}.ipynb", sub.mtime)
-        if old is None or rank > (old.status == "pending", old.path.name == f"{old.assignment}.ipynb", old.mtime):
+        rank = (sub.status == "pending", sub.mtime, sub.path.name == f"{sub.assignment}.ipynb")
+        if old is None or rank > (old.status == "pending", old.mtime, old.path.name == f"{old.assignment}.ipynb"):
             if old is not None:
                 sub.notes.append(f"also submitted {old.origin} (not graded: this one is newer or more complete)")
                 sub.notes += [n for n in old.notes if "not graded" in n and n not in sub.notes and sub.status != "pending"]
@@ -601,7 +609,7 @@ def references_of(test_sources: list[str]) -> set[str]:
 def inspect(sub: Submission, course: Course) -> None:
     """Notes on a readable submission: test cells changed or deleted, answers a person should look at."""
     nb = load_notebook(sub.path)
-    given = course_cells = grade_cells(load_notebook(course.path("release", sub.assignment)))
+    given = grade_cells(load_notebook(course.path("release", sub.assignment)))
     source = grade_cells(load_notebook(course.path("source", sub.assignment)))
     mine = grade_cells(nb)
     counts: dict[str, int] = {}
@@ -614,7 +622,7 @@ def inspect(sub: Submission, course: Course) -> None:
                          "file? (graded anyway: every test restored, no answers found)")
         return
     refs = references_of([em.source(c) for c in source.values()])
-    for gid, cell in course_cells.items():
+    for gid, cell in given.items():
         meta = cell.metadata.nbgrader
         theirs = mine.get(gid)
         if meta.get("grade") and not meta.get("solution"):
@@ -671,6 +679,9 @@ def grade(inputs: list[Path], course_dir: Path, assignment: str | None = None, a
     problems: list[Submission] = []
     with tempfile.TemporaryDirectory(prefix="homework-") as tmp:
         if autograde:
+            if not inputs and not (course.root / "submitted").is_dir():
+                raise HomeworkError("no submissions to grade: give a folder or zip of them (make grade "
+                                    f"SUBMISSIONS=path), or put them in {course.root / 'submitted'}/<student>/<assignment>/")
             subs = collect(inputs or [course.root / "submitted"], course, assignment, Path(tmp))
             if not subs:
                 raise HomeworkError(f"no submissions found in {', '.join(map(str, inputs or [course.root / 'submitted']))}")
