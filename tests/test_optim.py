@@ -550,7 +550,101 @@ def test_ewma_early_bias_and_its_correction():
 
 def test_docstrings_state_the_update_rules():
     """The book shows these docstrings next to the math: each names its update."""
-    assert "b_k = μ b_{k-1}" in ko.SGD.__doc__
+    assert "b_k = μ b_{k-1}" in ko.SGD.__doc__ and "v ← μ v − η g" in ko.SGD.__doc__
     assert "r_k = r_{k-1} + g_k ⊙ g_k" in ko.AdaGrad.__doc__
-    assert "√r̂_t + δ" in ko.Adam.__doc__
-    assert "Δε_i = κ" in ko.DeltaBarDelta.__doc__
+    assert "√v̂_t + δ" in ko.Adam.__doc__
+    assert "Δη_i = κ" in ko.DeltaBarDelta.__doc__
+
+
+def test_parameters_with_different_step_counts_match_torch():
+    """A parameter that skips steps (no gradient) has its own step count t: bias corrections per tensor."""
+    runs = []
+    for cls in (ko.Adam, torch.optim.Adam):
+        torch.manual_seed(0)
+        a = torch.randn(4, dtype=torch.float64, requires_grad=True)
+        b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+        opt = cls([a, b], lr=0.01)
+        for k in range(30):
+            opt.zero_grad()
+            loss = (a ** 2).sum() + ((b ** 2).sum() if k % 3 == 0 else 0.0)
+            loss.backward()
+            opt.step()
+        runs.append(torch.cat([a.detach(), b.detach()]))
+    assert torch.allclose(runs[0], runs[1], rtol=0, atol=1e-15)
+
+
+# --------------------------------------------------------------------------------------------------
+# Closed-form theory, the noisy quadratic, functional steps, the spurious-features data.
+
+from coursekit.optim import theory  # noqa: E402
+
+
+def test_heavy_ball_rate_matches_the_iteration_matrix():
+    lam = [0.01, 0.3, 1.0]
+    for lr, mu in [(0.5, 0.0), (1.2, 0.8), (3.3, 0.67)]:
+        radius = max(float(torch.linalg.eigvals(torch.tensor([[1 + mu - lr * l, -mu], [1.0, 0.0]],
+                                                               dtype=torch.float64)).abs().max()) for l in lam)
+        assert theory.heavy_ball_rate(lr, mu, lam) == pytest.approx(radius, rel=1e-7)
+    assert theory.heavy_ball_rate(0.5, 0.0, lam) == pytest.approx(theory.gd_rate(0.5, lam))
+
+
+def test_optimal_parameters():
+    lr, rate = theory.optimal_gd(0.01, 1.0)
+    assert lr == pytest.approx(2 / 1.01) and rate == pytest.approx(0.99 / 1.01)
+    assert theory.gd_rate(lr, [0.01, 1.0]) == pytest.approx(rate)
+    lr, mu, rate = theory.optimal_heavy_ball(0.01, 1.0)
+    assert rate == pytest.approx(9 / 11) and mu == pytest.approx((9 / 11) ** 2) and lr == pytest.approx(4 / 1.1 ** 2)
+    assert theory.heavy_ball_rate(lr, mu, torch.linspace(0.01, 1.0, 50, dtype=torch.float64)) == pytest.approx(rate, rel=1e-6)
+    lr, mu, rate = theory.optimal_nesterov(0.01, 1.0)
+    assert lr == 1.0 and mu == pytest.approx(9 / 11) and rate == pytest.approx(0.9, rel=1e-6)
+    with pytest.raises(ValueError, match="lam_min must be <= lam_max"):
+        theory.optimal_gd(2.0, 1.0)
+    with pytest.raises(ValueError, match="curvatures"):
+        theory.gd_rate(0.1, [1.0, -1.0])
+
+
+def test_noise_floor_and_polyak_average_on_the_noisy_quadratic():
+    problem = ko.NoisyQuadratic([1.0, 0.25], sigma=1.0)
+    run = problem.run(lambda p: ko.SGD(p, lr=0.2), 1500, runs=2000, average="mean")
+    floor = theory.sgd_noise_floor(0.2, [1.0, 0.25], 1.0)
+    assert run.loss[500:].mean().item() == pytest.approx(floor, rel=0.03)
+    assert run.averaged_loss[-1].item() == pytest.approx(theory.averaged_sgd_loss([1.0, 0.25], 1.0, 1500), rel=0.2)
+    again = problem.run(lambda p: ko.SGD(p, lr=0.2), 1500, runs=2000, average="mean")
+    assert torch.equal(run.loss, again.loss)
+    with pytest.raises(ValueError, match="lr \\* curvature must be < 2"):
+        theory.sgd_noise_floor(3.0, [1.0], 1.0)
+
+
+def test_inverse_time_decay_reaches_the_1_over_k_loss():
+    problem = ko.NoisyQuadratic([1.0, 0.25], sigma=1.0)
+    run = problem.run(lambda p: ko.SGD(p, lr=0.2), 3000, runs=2000,
+                      scheduler=lambda o: ko.InverseTimeDecay(o, time_scale=50))
+    predicted = theory.inverse_time_loss(0.2 * 50, [1.0, 0.25], 1.0, 3000 + 50)
+    assert run.loss[-1].item() == pytest.approx(predicted, rel=0.1)
+
+
+def test_functional_steps_equal_the_classes():
+    theta, g = torch.tensor([1.0, -2.0], dtype=torch.float64), torch.tensor([0.5, 3.0], dtype=torch.float64)
+    m, v = torch.tensor([0.1, 0.2], dtype=torch.float64), torch.tensor([0.01, 0.5], dtype=torch.float64)
+    new, m2, v2 = ko.functional.adam_step(theta, g, m, v, 3, lr=0.1)
+    m_ref, v_ref = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+    ref = theta - 0.1 * (m_ref / (1 - 0.9 ** 3)) / ((v_ref / (1 - 0.999 ** 3)).sqrt() + 1e-8)
+    assert torch.allclose(new, ref, rtol=1e-12) and torch.allclose(m2, m_ref) and torch.allclose(v2, v_ref)
+    new, vel = ko.functional.momentum_step(theta, g, torch.tensor([0.3, 0.0], dtype=torch.float64), 0.1, 0.9)
+    assert torch.allclose(vel, 0.9 * torch.tensor([0.3, 0.0], dtype=torch.float64) - 0.1 * g, rtol=1e-12)
+    assert torch.allclose(new, theta + vel, rtol=1e-12)
+    with pytest.raises(ValueError, match="same shape"):
+        ko.functional.adam_step(theta, g[:1], m, v, 1)
+    assert ko.schedules.linear_decay(5, 1.0, 0.01, 10) == pytest.approx(0.505)
+    assert ko.schedules.linear_decay(50, 1.0, 0.01, 10) == 0.01
+
+
+def test_spurious_features_construction():
+    X, y, Xt, yt = ck.data.spurious_features(20, 10, p=0.7, seed=1)
+    assert X.shape == (20, 3 + 5 * 30) and Xt.shape == (10, 3 + 5 * 30)
+    assert torch.equal(X[:, 0], y) and (X[:, 1:3] == 1).all()
+    assert torch.equal(X[:, 3:].sum(1), torch.where(y > 0, 1.0, 5.0).double())
+    assert (X[:, 3:] != 0).sum(0).max() == 1  # each unique feature belongs to one example
+    assert (X[:, 3:] != 0).any(0).logical_and((Xt[:, 3:] != 0).any(0)).sum() == 0  # test blocks are new
+    with pytest.raises(ValueError, match="p must be > 0.5"):
+        ck.data.spurious_features(10, 10, p=0.5)

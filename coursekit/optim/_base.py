@@ -82,6 +82,13 @@ def evaluate_closure(closure):
         return closure()
 
 
+def per_tensor(values: list):
+    """A list of per-tensor scalars for a ``torch._foreach_*`` op, or one scalar when they are all equal
+    (the usual case: all parameters have taken the same number of steps), which is faster."""
+    first = values[0]
+    return first if all(v == first for v in values) else values
+
+
 def params_with_grad(group: dict, maximize: bool = False) -> tuple[list, list]:
     """The parameters of ``group`` that have a gradient, and their gradients (negated to maximize).
 

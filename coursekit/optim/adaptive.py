@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from ._base import (ValidatedOptimizer, check_betas, check_bool, check_eps, check_lr, check_nonnegative,
-                    check_unit_interval, evaluate_closure, params_with_grad)
+                    check_unit_interval, evaluate_closure, params_with_grad, per_tensor)
 
 __all__ = ["AdaGrad", "Adagrad", "RMSProp", "RMSprop", "Adam", "AdamW", "ewma"]
 
@@ -55,16 +55,16 @@ class AdaGrad(ValidatedOptimizer):
     With gradient :math:`g_k` (plus λθ if ``weight_decay`` = λ) and ⊙ the element-wise product::
 
         r_k = r_{k-1} + g_k ⊙ g_k                              (r_0 = initial_accumulator_value)
-        θ_k = θ_{k-1} − ε_k / (δ + √r_k) ⊙ g_k                  (eps_inside_sqrt=False, torch's form)
-        θ_k = θ_{k-1} − ε_k / √(δ + r_k) ⊙ g_k                  (eps_inside_sqrt=True)
+        θ_k = θ_{k-1} − η_k / (δ + √r_k) ⊙ g_k                  (eps_inside_sqrt=False, torch's form)
+        θ_k = θ_{k-1} − η_k / √(δ + r_k) ⊙ g_k                  (eps_inside_sqrt=True)
 
-    with δ = ``eps`` and ε_k = ``lr`` / (1 + (k − 1)·``lr_decay``). The effective step of a coordinate
+    with δ = ``eps`` and η_k = ``lr`` / (1 + (k − 1)·``lr_decay``). The effective step of a coordinate
     shrinks like 1/√k when its gradients keep the same size: fast at first, too cautious later.
 
     Args:
         params: parameters or param groups.
-        lr: global learning rate ε.
-        lr_decay: torch's optional 1/k decay of ε (0 disables it).
+        lr: global learning rate η.
+        lr_decay: torch's optional 1/k decay of η (0 disables it).
         weight_decay: L2 penalty λ.
         initial_accumulator_value: starting value of r (>= 0).
         eps: δ > 0, keeps the division finite.
@@ -117,30 +117,30 @@ class AdaGrad(ValidatedOptimizer):
                 denom = torch._foreach_sqrt(r)
                 torch._foreach_add_(denom, group["eps"])                        # δ + √r
             lr, lr_decay = group["lr"], group["lr_decay"]
-            step_sizes = [-lr / (1 + (k - 1) * lr_decay) for k in steps]
-            torch._foreach_addcdiv_(params, grads, denom, step_sizes)           # θ ← θ − ε g / denom
+            step_sizes = per_tensor([-lr / (1 + (k - 1) * lr_decay) for k in steps])
+            torch._foreach_addcdiv_(params, grads, denom, step_sizes)           # θ ← θ − η g / denom
         return loss
 
 
 class RMSProp(ValidatedOptimizer):
     r"""RMSProp (Tieleman & Hinton, 2012): divide each step by the root of an EWMA of squared gradients.
 
-    With gradient :math:`g_k` (plus λθ if ``weight_decay`` = λ), decay ρ = ``alpha`` and δ = ``eps``::
+    With gradient :math:`g_k` (plus λθ if ``weight_decay`` = λ), decay β = ``alpha`` and δ = ``eps``::
 
-        r_k = ρ r_{k-1} + (1 − ρ) g_k ⊙ g_k                     (r_0 = 0)
-        s_k = ρ s_{k-1} + (1 − ρ) g_k,   d_k = √(r_k − s_k ⊙ s_k) + δ   (centered=True)
-        d_k = √r_k + δ                    (torch's form)    or    d_k = √(δ + r_k)   (eps_inside_sqrt=True)
-        θ_k = θ_{k-1} − ε g_k / d_k                             (momentum μ = 0)
-        b_k = μ b_{k-1} + g_k / d_k,   θ_k = θ_{k-1} − ε b_k    (momentum μ > 0)
+        v_k = β v_{k-1} + (1 − β) g_k ⊙ g_k                     (v_0 = 0)
+        D_k = √v_k + δ                   (torch's form)    or    D_k = √(δ + v_k)   (eps_inside_sqrt=True)
+        m_k = β m_{k-1} + (1 − β) g_k,   D_k = √(v_k − m_k ⊙ m_k) + δ   (centered=True)
+        θ_k = θ_{k-1} − η g_k / D_k                             (momentum μ = 0)
+        b_k = μ b_{k-1} + g_k / D_k,   θ_k = θ_{k-1} − η b_k    (momentum μ > 0)
 
-    Unlike AdaGrad the average forgets old gradients (over ≈ 1/(1 − ρ) steps), so the step size
+    Unlike AdaGrad the average forgets old gradients (over ≈ 1/(1 − β) steps), so the step size
     recovers when the gradients become small. The centered variant divides by an estimate of the
     standard deviation of the gradient instead of its root mean square.
 
     Args:
         params: parameters or param groups.
-        lr: learning rate ε.
-        alpha: decay ρ in [0, 1) of the moving averages.
+        lr: learning rate η.
+        alpha: the decay β in [0, 1) of the moving averages (torch's name).
         eps: δ > 0.
         weight_decay: L2 penalty λ.
         momentum: μ in [0, 1).
@@ -174,31 +174,31 @@ class RMSProp(ValidatedOptimizer):
             params, grads = params_with_grad(group, group["maximize"])
             if not params:
                 continue
-            rho, mu, eps = group["alpha"], group["momentum"], group["eps"]
+            beta, mu, eps = group["alpha"], group["momentum"], group["eps"]
             states = [self._state(p, group) for p in params]
-            r = [s["square_avg"] for s in states]
+            v = [s["square_avg"] for s in states]
             if group["weight_decay"] != 0:
                 grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
-            torch._foreach_mul_(r, rho)
-            torch._foreach_addcmul_(r, grads, grads, value=1 - rho)             # r ← ρ r + (1 − ρ) g ⊙ g
+            torch._foreach_mul_(v, beta)
+            torch._foreach_addcmul_(v, grads, grads, value=1 - beta)            # v ← β v + (1 − β) g ⊙ g
             if group["centered"]:
-                s = [st["grad_avg"] for st in states]
-                torch._foreach_lerp_(s, grads, 1 - rho)                         # s ← ρ s + (1 − ρ) g
-                var = torch._foreach_addcmul(r, s, s, value=-1)                 # r − s ⊙ s
+                m = [st["grad_avg"] for st in states]
+                torch._foreach_lerp_(m, grads, 1 - beta)                        # m ← β m + (1 − β) g
+                var = torch._foreach_addcmul(v, m, m, value=-1)                 # v − m ⊙ m
             else:
-                var = r
+                var = v
             if group["eps_inside_sqrt"]:
-                denom = torch._foreach_sqrt(torch._foreach_add(var, eps))       # √(δ + r)
+                denom = torch._foreach_sqrt(torch._foreach_add(var, eps))       # D = √(δ + v)
             else:
                 denom = torch._foreach_sqrt(var)
-                torch._foreach_add_(denom, eps)                                 # √r + δ
+                torch._foreach_add_(denom, eps)                                 # D = √v + δ
             if mu > 0:
                 b = [st["momentum_buffer"] for st in states]
                 torch._foreach_mul_(b, mu)
-                torch._foreach_addcdiv_(b, grads, denom)                        # b ← μ b + g / d
-                torch._foreach_add_(params, b, alpha=-group["lr"])              # θ ← θ − ε b
+                torch._foreach_addcdiv_(b, grads, denom)                        # b ← μ b + g / D
+                torch._foreach_add_(params, b, alpha=-group["lr"])              # θ ← θ − η b
             else:
-                torch._foreach_addcdiv_(params, grads, denom, value=-group["lr"])  # θ ← θ − ε g / d
+                torch._foreach_addcdiv_(params, grads, denom, value=-group["lr"])  # θ ← θ − η g / D
         return loss
 
     def _state(self, p, group):
@@ -221,20 +221,20 @@ class Adam(ValidatedOptimizer):
     and δ = ``eps``::
 
         t ← t + 1
-        s_t = β1 s_{t-1} + (1 − β1) g_t                 first moment (momentum), s_0 = 0
-        r_t = β2 r_{t-1} + (1 − β2) g_t ⊙ g_t           second moment, r_0 = 0
-        ŝ_t = s_t / (1 − β1^t),   r̂_t = r_t / (1 − β2^t)   bias correction
-        θ_t = θ_{t-1} − ε ŝ_t / (√r̂_t + δ)
+        m_t = β1 m_{t-1} + (1 − β1) g_t                 first moment (momentum), m_0 = 0
+        v_t = β2 v_{t-1} + (1 − β2) g_t ⊙ g_t           second moment, v_0 = 0
+        m̂_t = m_t / (1 − β1^t),   v̂_t = v_t / (1 − β2^t)   bias correction
+        θ_t = θ_{t-1} − η m̂_t / (√v̂_t + δ)
 
-    δ is a small constant (1e-8) added to the root: the update is *not* divided by √r̂ + 1 (a typo
-    in some lecture slides). ``amsgrad=True`` divides by the running maximum of r̂ instead (Reddi et al.,
+    δ is a small constant (1e-8) added to the root: the update is *not* divided by √v̂ + 1 (a typo
+    in some lecture slides). ``amsgrad=True`` divides by the running maximum of v instead (Reddi et al.,
     2018). ``decoupled_weight_decay=True`` (AdamW, Loshchilov & Hutter, 2019) shrinks the weights
-    directly, θ ← (1 − ελ) θ, before the step, instead of adding λθ to the gradient.
+    directly, θ ← (1 − ηλ) θ, before the step, instead of adding λθ to the gradient.
     ``bias_correction=False`` drops the two divisions (for showing why they are there).
 
     Args:
         params: parameters or param groups.
-        lr: learning rate ε.
+        lr: learning rate η.
         betas: (β1, β2), each in [0, 1).
         eps: δ > 0.
         weight_decay: λ >= 0.
@@ -272,30 +272,30 @@ class Adam(ValidatedOptimizer):
                 continue
             lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             states = [self._state(p, group) for p in params]
-            s = [st["exp_avg"] for st in states]
-            r = [st["exp_avg_sq"] for st in states]
+            m = [st["exp_avg"] for st in states]
+            v = [st["exp_avg_sq"] for st in states]
             if wd != 0 and group["decoupled_weight_decay"]:
-                torch._foreach_mul_(params, 1 - lr * wd)                        # θ ← (1 − ελ) θ
+                torch._foreach_mul_(params, 1 - lr * wd)                        # θ ← (1 − ηλ) θ
             elif wd != 0:
                 grads = torch._foreach_add(grads, params, alpha=wd)             # g ← g + λθ
-            torch._foreach_lerp_(s, grads, 1 - beta1)                           # s ← β1 s + (1 − β1) g
-            torch._foreach_mul_(r, beta2)
-            torch._foreach_addcmul_(r, grads, grads, value=1 - beta2)           # r ← β2 r + (1 − β2) g ⊙ g
+            torch._foreach_lerp_(m, grads, 1 - beta1)                           # m ← β1 m + (1 − β1) g
+            torch._foreach_mul_(v, beta2)
+            torch._foreach_addcmul_(v, grads, grads, value=1 - beta2)           # v ← β2 v + (1 − β2) g ⊙ g
             if group["amsgrad"]:
-                r_max = [st["max_exp_avg_sq"] for st in states]
-                torch._foreach_maximum_(r_max, r)                               # r ← max(r_max, r)
-                r = r_max
+                v_max = [st["max_exp_avg_sq"] for st in states]
+                torch._foreach_maximum_(v_max, v)                               # v ← max(v_max, v)
+                v = v_max
             if group["bias_correction"]:
                 steps = [st["step"] for st in states]
-                step_sizes = [-lr / (1 - beta1 ** t) for t in steps]            # ε / (1 − β1^t)
-                root_corrections = [(1 - beta2 ** t) ** 0.5 for t in steps]     # √(1 − β2^t)
+                step_sizes = per_tensor([-lr / (1 - beta1 ** t) for t in steps])          # η / (1 − β1^t)
+                root_corrections = per_tensor([(1 - beta2 ** t) ** 0.5 for t in steps])  # √(1 − β2^t)
             else:
-                step_sizes, root_corrections = [-lr] * len(params), None
-            denom = torch._foreach_sqrt(r)
+                step_sizes, root_corrections = -lr, None
+            denom = torch._foreach_sqrt(v)
             if root_corrections is not None:
-                torch._foreach_div_(denom, root_corrections)                    # √r̂ = √r / √(1 − β2^t)
-            torch._foreach_add_(denom, eps)                                     # √r̂ + δ
-            torch._foreach_addcdiv_(params, s, denom, step_sizes)               # θ ← θ − ε ŝ / (√r̂ + δ)
+                torch._foreach_div_(denom, root_corrections)                    # √v̂ = √v / √(1 − β2^t)
+            torch._foreach_add_(denom, eps)                                     # √v̂ + δ
+            torch._foreach_addcdiv_(params, m, denom, step_sizes)               # θ ← θ − η m̂ / (√v̂ + δ)
         return loss
 
     def _state(self, p, group):

@@ -12,14 +12,14 @@ __all__ = ["DeltaBarDelta"]
 class DeltaBarDelta(ValidatedOptimizer):
     r"""Delta-bar-delta: grow a coordinate's learning rate while its gradient keeps its sign, shrink it on a flip.
 
-    Every coordinate i has its own learning rate ε_i (state ``"lr"``, starting at ``lr``). With
+    Every coordinate i has its own learning rate η_i (state ``"lr"``, starting at ``lr``). With
     δ(t) = ∇J(θ) the current gradient and δ̄ its exponential average::
 
-        Δε_i = κ          if δ̄_i(t−1) δ_i(t) > 0     (same sign as recently: increase linearly)
-             = −φ ε_i     if δ̄_i(t−1) δ_i(t) < 0     (sign flip: decrease exponentially)
+        Δη_i = κ          if δ̄_i(t−1) δ_i(t) > 0     (same sign as recently: increase linearly)
+             = −φ η_i     if δ̄_i(t−1) δ_i(t) < 0     (sign flip: decrease exponentially)
              = 0          otherwise
-        ε_i ← ε_i + Δε_i
-        θ_i ← θ_i − ε_i δ_i(t)
+        η_i ← η_i + Δη_i
+        θ_i ← θ_i − η_i δ_i(t)
         δ̄_i(t) = (1 − γ) δ_i(t) + γ δ̄_i(t−1)          (δ̄(0) = 0)
 
     The rates rise additively and fall multiplicatively, so a run of oscillations cuts a rate fast.
@@ -65,9 +65,9 @@ class DeltaBarDelta(ValidatedOptimizer):
                 eps, delta_bar = state["lr"], state["delta_bar"]
                 agree = delta_bar * g                                    # δ̄(t−1) δ(t)
                 eps.add_(agree > 0, alpha=kappa)                         # + κ where the sign holds
-                eps.sub_(eps * (agree < 0), alpha=phi)                   # − φ ε where it flips
+                eps.sub_(eps * (agree < 0), alpha=phi)                   # − φ η where it flips
                 if group["max_lr"] is not None:
                     eps.clamp_(max=group["max_lr"])
-                p.addcmul_(eps, g, value=-1)                             # θ ← θ − ε ⊙ δ(t)
+                p.addcmul_(eps, g, value=-1)                             # θ ← θ − η ⊙ δ(t)
                 delta_bar.mul_(gamma).add_(g, alpha=1 - gamma)           # δ̄ ← (1 − γ) δ + γ δ̄
         return loss

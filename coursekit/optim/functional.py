@@ -27,10 +27,10 @@ def _tensors(**named):
 
 def adam_step(theta, grad, m, v, t: int, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
               eps: float = 1e-8):
-    r"""One Adam step: returns (θ_t, s_t, r_t) from θ_{t−1}, the gradient g_t and the moments s_{t−1}, r_{t−1}.
+    r"""One Adam step: returns (θ_t, m_t, v_t) from θ_{t−1}, the gradient g_t and the moments m_{t−1}, v_{t−1}.
 
-    s_t = β1 s + (1 − β1) g,  r_t = β2 r + (1 − β2) g ⊙ g,
-    θ_t = θ − ε (s_t / (1 − β1^t)) / (√(r_t / (1 − β2^t)) + δ),   with t >= 1 the index of this step.
+    m_t = β1 m + (1 − β1) g,  v_t = β2 v + (1 − β2) g ⊙ g,
+    θ_t = θ − η (m_t / (1 − β1^t)) / (√(v_t / (1 − β2^t)) + δ),   with t >= 1 the index of this step.
     """
     theta, grad, m, v = _tensors(theta=theta, grad=grad, m=m, v=v)
     t = _args.positive_int("t", t)
@@ -43,12 +43,12 @@ def adam_step(theta, grad, m, v, t: int, lr: float = 1e-3, beta1: float = 0.9, b
 
 
 def momentum_step(theta, grad, velocity, lr: float, momentum: float):
-    r"""One step of momentum in the velocity form: v ← α v − ε g, θ ← θ + v. Returns (θ', v')."""
+    r"""One step of momentum in the velocity form: v ← μ v − η g, θ ← θ + v. Returns (θ', v')."""
     theta, grad, velocity = _tensors(theta=theta, grad=grad, velocity=velocity)
     lr = _args.real("lr", lr, low=0.0, low_open=True)
     p = theta.requires_grad_(True)
     opt = SGD([p], lr=lr, momentum=momentum)
-    opt.state[p] = {"momentum_buffer": -velocity / lr}   # torch's buffer b = −v/ε
+    opt.state[p] = {"momentum_buffer": -velocity / lr}   # torch's buffer b = −v/η
     p.grad = grad
     opt.step()
     return p.detach(), -lr * opt.state[p]["momentum_buffer"]

@@ -29,7 +29,7 @@ class QuadraticRun:
 
 
 class NoisyQuadratic:
-    r"""The quadratic J(θ) = ½ Σ_i h_i θ_i² seen through noisy gradients ĝ = H θ + σ ξ, ξ ~ N(0, I).
+    r"""The quadratic J(θ) = ½ Σ_i λ_i θ_i² seen through noisy gradients ĝ = H θ + σ ξ, ξ ~ N(0, I).
 
     It is the simplest model of minibatch SGD near a minimum: the gradient noise does not vanish
     at the minimum, so a constant step leaves the iterate jittering at a noise floor
@@ -37,7 +37,7 @@ class NoisyQuadratic:
     runs at once (one row of a parameter tensor per run) and averages their losses.
 
     Args:
-        curvatures: the Hessian's eigenvalues h_i > 0 (the problem is diagonal; d = their number).
+        curvatures: the Hessian's eigenvalues λ_i > 0 (the problem is diagonal; d = their number).
         sigma: σ >= 0, the standard deviation of the gradient noise per coordinate.
     """
 

@@ -1,8 +1,8 @@
 """Learning-rate schedules of the chapter, as ``torch.optim.lr_scheduler`` schedulers.
 
 Use them like torch's: build the scheduler on an optimizer and call ``scheduler.step()`` after every
-``optimizer.step()``; after k calls each param group's learning rate is ε_k. Both are written in
-closed form from each group's initial rate ε_0 (``base_lrs``).
+``optimizer.step()``; after k calls each param group's learning rate is η_k. Both are written in
+closed form from each group's initial rate η_0 (``base_lrs``).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ __all__ = ["InverseTimeDecay", "LinearDecay", "linear_decay"]
 
 
 def linear_decay(k: int, lr0: float, lr_tau: float, tau: int) -> float:
-    r"""The learning rate after k steps of linear decay: (1 − k/τ) ε_0 + (k/τ) ε_τ for k ≤ τ, ε_τ after."""
+    r"""The learning rate after k steps of linear decay: (1 − k/τ) η_0 + (k/τ) η_τ for k ≤ τ, η_τ after."""
     k = _args.positive_int("k", k, allow_zero=True)
     tau = _args.positive_int("tau", tau)
     alpha = min(k, tau) / tau
@@ -23,12 +23,12 @@ def linear_decay(k: int, lr0: float, lr_tau: float, tau: int) -> float:
 
 
 class InverseTimeDecay(LRScheduler):
-    r"""Robbins–Monro style decay ε_k = ε_0 / (1 + k / time_scale)^power.
+    r"""Robbins–Monro style decay η_k = η_0 / (1 + k / time_scale)^power.
 
     With ``power`` p in (1/2, 1] the steps satisfy the Robbins–Monro conditions
-    Σ_k ε_k = ∞ and Σ_k ε_k² < ∞ (Robbins & Monro, 1951), under which SGD converges despite
-    the gradient noise; p = 1 is the classic 1/k decay. ``time_scale`` (in steps) is how long ε
-    stays near ε_0 before the decay sets in.
+    Σ_k η_k = ∞ and Σ_k η_k² < ∞ (Robbins & Monro, 1951), under which SGD converges despite
+    the gradient noise; p = 1 is the classic 1/k decay. ``time_scale`` (in steps) is how long η
+    stays near η_0 before the decay sets in.
 
     Args:
         optimizer: the optimizer whose ``lr`` to schedule.
@@ -43,7 +43,7 @@ class InverseTimeDecay(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def factor(self, k: int) -> float:
-        """ε_k / ε_0 after k steps."""
+        """η_k / η_0 after k steps."""
         return (1.0 + k / self.time_scale) ** -self.power
 
     def get_lr(self) -> list[float]:
@@ -53,22 +53,22 @@ class InverseTimeDecay(LRScheduler):
 
 
 class LinearDecay(LRScheduler):
-    r"""Linear decay to ε_τ at step τ, constant afterwards (Goodfellow et al., 2016, sec. 8.3.1).
+    r"""Linear decay to η_τ at step τ, constant afterwards (Goodfellow et al., 2016, sec. 8.3.1).
 
     .. math::
 
         \epsilon_k = (1-\alpha)\,\epsilon_0 + \alpha\,\epsilon_\tau, \quad \alpha = \frac{k}{\tau}
         \quad (k \le \tau), \qquad \epsilon_k = \epsilon_\tau \quad (k > \tau),
 
-    with ε_τ = ``final_factor`` · ε_0 for each param group (typically 1 %). Unlike the 1/k decay this
-    schedule does not satisfy Σ ε_k² < ∞: after τ the steps stay at ε_τ, so SGD ends at the (small)
-    noise floor of ε_τ rather than converging exactly. It equals torch's
+    with η_τ = ``final_factor`` · η_0 for each param group (typically 1 %). Unlike the 1/k decay this
+    schedule does not satisfy Σ η_k² < ∞: after τ the steps stay at η_τ, so SGD ends at the (small)
+    noise floor of η_τ rather than converging exactly. It equals torch's
     ``LinearLR(optimizer, start_factor=1, end_factor=final_factor, total_iters=tau)``.
 
     Args:
         optimizer: the optimizer whose ``lr`` to schedule.
         tau: τ, the step at which the decay ends (>= 1).
-        final_factor: ε_τ / ε_0 in [0, 1].
+        final_factor: η_τ / η_0 in [0, 1].
         last_epoch: index of the last step, for resuming (-1 starts afresh), as in torch.
     """
 
@@ -78,7 +78,7 @@ class LinearDecay(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def factor(self, k: int) -> float:
-        """ε_k / ε_0 after k steps."""
+        """η_k / η_0 after k steps."""
         alpha = min(k, self.tau) / self.tau
         return (1.0 - alpha) + alpha * self.final_factor
 

@@ -13,29 +13,29 @@ class SGD(ValidatedOptimizer):
     r"""Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and weight decay.
 
     With gradient :math:`g_k = \nabla J(\theta_{k-1}) + \lambda\,\theta_{k-1}` (``weight_decay`` = λ)
-    and learning rate :math:`\epsilon_k` (``lr``, possibly scheduled), one step is::
+    and learning rate :math:`\eta_k` (``lr``, possibly scheduled), one step is::
 
-        plain SGD (momentum μ = 0):  θ_k = θ_{k-1} − ε_k g_k
+        plain SGD (momentum μ = 0):  θ_k = θ_{k-1} − η_k g_k
 
-        momentum:                    b_k = μ b_{k-1} + (1 − τ) g_k        (b_1 = g_1)
-                                     θ_k = θ_{k-1} − ε_k b_k               (heavy ball)
-                                     θ_k = θ_{k-1} − ε_k (g_k + μ b_k)     (nesterov=True)
+        momentum:                    b_k = μ b_{k-1} + (1 − d) g_k        (b_1 = g_1)
+                                     θ_k = θ_{k-1} − η_k b_k               (heavy ball)
+                                     θ_k = θ_{k-1} − η_k (g_k + μ b_k)     (nesterov=True)
 
-    with μ = ``momentum`` and τ = ``dampening``. This is ``torch.optim.SGD``'s form, and this class gives
+    with μ = ``momentum`` and d = ``dampening``. This is ``torch.optim.SGD``'s form, and this class gives
     the same numbers. The book also writes momentum with a *velocity* (Goodfellow et al., ch. 8)::
 
-        v ← α v − ε g,   θ ← θ + v
+        v ← μ v − η g,   θ ← θ + v
 
-    which is the same iteration with α = μ, τ = 0 and v_k = −ε b_k as long as ε is constant (with a
-    schedule, the velocity keeps the *old* step sizes inside it, the buffer does not). Nesterov's
-    look-ahead form ``v ← α v − ε ∇J(θ + α v); θ ← θ + v`` is the ``nesterov=True`` iteration on the
-    shifted variable θ̃ = θ + α v: torch (and this class) store the look-ahead point θ̃.
+    which is the same iteration with d = 0 and v_k = −η b_k as long as η is constant (with a schedule
+    the velocity keeps the *old* step sizes inside it, the buffer does not). Nesterov's look-ahead
+    form ``v ← μ v − η ∇J(θ + μ v); θ ← θ + v`` is the ``nesterov=True`` iteration on the shifted
+    variable θ̃ = θ + μ v: torch (and this class) store the look-ahead point θ̃.
 
     Args:
         params: parameters or param groups, as for any ``torch.optim.Optimizer``.
-        lr: learning rate ε (>= 0).
+        lr: learning rate η (>= 0).
         momentum: μ in [0, 1).
-        dampening: τ in [0, 1); scales the new gradient in the buffer (not applied on the first step).
+        dampening: d in [0, 1); scales the new gradient in the buffer (not applied on the first step).
         weight_decay: λ >= 0, an L2 penalty (λ/2)‖θ‖² added to the loss.
         nesterov: use Nesterov momentum (needs momentum > 0 and dampening = 0).
         maximize: ascend instead of descend.
@@ -68,19 +68,19 @@ class SGD(ValidatedOptimizer):
             params, grads = params_with_grad(group, group["maximize"])
             if not params:
                 continue
-            lr, mu, tau, wd = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]
+            lr, mu, d, wd = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]
             if wd != 0:
                 grads = torch._foreach_add(grads, params, alpha=wd)          # g ← g + λθ
             if mu != 0:
-                bufs = self._momentum_buffers(params, grads, mu, tau)    # b ← μ b + (1 − τ) g
+                bufs = self._momentum_buffers(params, grads, mu, d)    # b ← μ b + (1 − d) g
                 if group["nesterov"]:
                     grads = torch._foreach_add(grads, bufs, alpha=mu)    # step along g + μ b
                 else:
                     grads = bufs                                         # step along b
-            torch._foreach_add_(params, grads, alpha=-lr)                # θ ← θ − ε (step direction)
+            torch._foreach_add_(params, grads, alpha=-lr)                # θ ← θ − η (step direction)
         return loss
 
-    def _momentum_buffers(self, params, grads, mu, tau):
+    def _momentum_buffers(self, params, grads, mu, d):
         """Update and return the momentum buffers b of ``params``; a new buffer starts as b_1 = g_1."""
         bufs, old_bufs, old_grads = [], [], []
         for p, g in zip(params, grads):
@@ -93,5 +93,5 @@ class SGD(ValidatedOptimizer):
             bufs.append(state["momentum_buffer"])
         if old_bufs:
             torch._foreach_mul_(old_bufs, mu)
-            torch._foreach_add_(old_bufs, old_grads, alpha=1 - tau)
+            torch._foreach_add_(old_bufs, old_grads, alpha=1 - d)
         return bufs
