@@ -23,7 +23,7 @@ from torch.autograd.function import once_differentiable
 from . import _args
 
 __all__ = [
-    "ACTIVATIONS", "mlp", "ManualMLP", "batch_norm", "BatchNorm1d", "BatchNorm2d", "LeNet", "ResidualMLP",
+    "ACTIVATIONS", "mlp", "ManualMLP", "batch_norm", "BatchNormFunction", "BatchNorm1d", "BatchNorm2d", "LeNet", "ResidualMLP",
     "inverted_dropout", "conv2d_weight_gradient", "layer_shapes", "numerical_gradient", "elementwise_derivative",
 ]
 
@@ -233,19 +233,24 @@ class ManualMLP:
         Y = self._check_targets(X, Y)
         N, L = len(X), len(self.weights)
         if self.loss_name == "mse":
-            delta = (out - Y) * self._g(L - 1)[1](self.A[-1])    # delta_l = -(y - z_l) g'(a_l)
+            # output delta: -(y - z) g'(a)
+            delta = (out - Y) * self._g(L - 1)[1](self.A[-1])
         else:
+            # output delta of softmax + cross-entropy: softmax(a) - onehot(y)
             delta = torch.softmax(self.A[-1], dim=1)
-            delta[torch.arange(N, device=X.device), Y] -= 1.0    # softmax(a) - onehot(y)
+            delta[torch.arange(N, device=X.device), Y] -= 1.0
         self.deltas = [delta]
         grads = []
         for l in range(L - 1, -1, -1):
-            grads_l = [self.Z[l].T @ delta / N]                  # dR/dw_jk = 1/N sum_n delta_k z_j
+            # dR/dw_jk = 1/N sum_n delta_k z_j,  dR/db_k = 1/N sum_n delta_k
+            grads_l = [self.Z[l].T @ delta / N]
             if self.biases[l] is not None:
-                grads_l.append(delta.sum(dim=0) / N)             # dR/db_k  = 1/N sum_n delta_k
+                grads_l.append(delta.sum(dim=0) / N)
             grads = grads_l + grads
-            if l > 0:                                            # delta_j = g'(a_j) sum_k delta_k w_jk
-                delta = (delta @ self.weights[l].T) * self._g(l - 1)[1](self.A[l - 1])
+            if l > 0:
+                # delta_j = g'(a_j) sum_k w_jk delta_k
+                g_prime = self._g(l - 1)[1](self.A[l - 1])
+                delta = (delta @ self.weights[l].T) * g_prime
                 self.deltas.insert(0, delta)
         return grads
 
@@ -280,7 +285,7 @@ def numerical_gradient(f, x: torch.Tensor, h: float = 1e-6) -> torch.Tensor:
     _args.tensor("x", x, floating=True)
     h = _args.positive("h", h)
     if not x.is_contiguous():
-        raise ValueError("x must be contiguous (it is perturbed in place through a flat view)")
+        raise ValueError("x must be contiguous (it is perturbed in place)")
     grad = torch.zeros_like(x)
     flat, gflat = x.data.view(-1), grad.view(-1)
     with torch.no_grad():
@@ -319,7 +324,7 @@ def elementwise_derivative(f):
 # Batch normalization from scratch
 # --------------------------------------------------------------------------------------------------
 
-class _BatchNormTrain(torch.autograd.Function):
+class BatchNormFunction(torch.autograd.Function):
     r"""Batch normalization with batch statistics; the backward pass is written out.
 
     Forward, per channel over the :math:`n` values of the batch (and of the positions, for images):
@@ -335,17 +340,17 @@ class _BatchNormTrain(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
-        dims = [0, *range(2, x.ndim)]                            # every axis but the channel axis
-        shape = [1, -1] + [1] * (x.ndim - 2)                     # broadcast a per-channel vector
-        mean = x.mean(dim=dims, keepdim=True)                    # mu
-        var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)     # sigma^2 (biased: divide by n)
-        inv_std = torch.rsqrt(var + eps)                         # 1 / sqrt(sigma^2 + eps)
+        dims = [0, *range(2, x.ndim)]          # every axis but the channel axis 1
+        shape = [1, -1] + [1] * (x.ndim - 2)   # to broadcast a per-channel vector
+        mean = x.mean(dim=dims, keepdim=True)                   # mu
+        var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)    # sigma^2 (divide by n)
+        inv_std = torch.rsqrt(var + eps)                        # 1 / sqrt(sigma^2 + eps)
         x_hat = (x - mean) * inv_std
         y = x_hat
         if weight is not None:
-            y = y * weight.view(shape)
+            y = y * weight.view(shape)                          # gamma x_hat
         if bias is not None:
-            y = y + bias.view(shape)
+            y = y + bias.view(shape)                            # + beta
         ctx.save_for_backward(x_hat, inv_std, weight)
         ctx.dims, ctx.shape, ctx.has_bias = dims, shape, bias is not None
         mean, var = mean.view(-1), var.view(-1)
@@ -357,11 +362,17 @@ class _BatchNormTrain(torch.autograd.Function):
     def backward(ctx, dy, _dmean, _dvar):
         x_hat, inv_std, weight = ctx.saved_tensors
         dims, shape = ctx.dims, ctx.shape
-        g = dy if weight is None else dy * weight.view(shape)   # dL/dx_hat = gamma dL/dy
-        dx = inv_std * (g - g.mean(dim=dims, keepdim=True)
-                        - x_hat * (g * x_hat).mean(dim=dims, keepdim=True))
-        dweight = (dy * x_hat).sum(dim=dims) if weight is not None and ctx.needs_input_grad[1] else None
-        dbias = dy.sum(dim=dims) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        # g_i = dL/dx_hat_i = gamma dL/dy_i
+        g = dy if weight is None else dy * weight.view(shape)
+        # dL/dx_i = (g_i - mean_j g_j - x_hat_i mean_j g_j x_hat_j) / sqrt(sigma^2 + eps)
+        g_mean = g.mean(dim=dims, keepdim=True)
+        gx_mean = (g * x_hat).mean(dim=dims, keepdim=True)
+        dx = inv_std * (g - g_mean - x_hat * gx_mean)
+        dweight = dbias = None
+        if weight is not None and ctx.needs_input_grad[1]:
+            dweight = (dy * x_hat).sum(dim=dims)                # dL/dgamma
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            dbias = dy.sum(dim=dims)                            # dL/dbeta
         return dx, dweight, dbias, None
 
 
@@ -403,18 +414,21 @@ def batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None = None, runnin
     eps = _args.real("eps", eps, low=0.0)
     if not training:
         if running_mean is None:
-            raise ValueError("training=False needs running_mean and running_var (the statistics used at inference)")
+            raise ValueError("training=False needs running_mean and running_var "
+                             "(the statistics used at inference)")
         shape = [1, -1] + [1] * (x.ndim - 2)
-        x_hat = (x - running_mean.view(shape)) * torch.rsqrt(running_var.view(shape) + eps)
+        mu, var = running_mean.view(shape), running_var.view(shape)
+        x_hat = (x - mu) * torch.rsqrt(var + eps)
         y = x_hat if weight is None else x_hat * weight.view(shape)
         return y if bias is None else y + bias.view(shape)
-    n = x.numel() // C                                           # values per channel in the batch
+    n = x.numel() // C                     # values per channel in the batch
     if n < 2:
-        raise ValueError(f"batch normalization in training mode needs more than 1 value per channel, got input of "
-                         f"shape {tuple(x.shape)}; use eval mode (model.eval()) to predict single examples")
-    y, mean, var = _BatchNormTrain.apply(x, weight, bias, eps)
+        raise ValueError(f"batch normalization in training mode needs more than 1 value per channel, "
+                         f"got input of shape {tuple(x.shape)}; use eval mode (model.eval()) to "
+                         f"predict single examples")
+    y, mean, var = BatchNormFunction.apply(x, weight, bias, eps)
     if running_mean is not None:
-        with torch.no_grad():
+        with torch.no_grad():   # exponential averages; the variance is the unbiased n/(n-1) one
             running_mean.mul_(1 - momentum).add_(momentum * mean)
             running_var.mul_(1 - momentum).add_(momentum * var * n / (n - 1))
     return y
@@ -541,7 +555,10 @@ class LeNet(nn.Module):
             raise ValueError(f"input_size={input_size} is too small for two {k}-wide convolutions with padding {p} "
                              f"and two 2x poolings; use a larger input or padding")
         Conv, Pool = (nn.Conv2d, nn.MaxPool2d) if dims == 2 else (nn.Conv1d, nn.MaxPool1d)
-        bn = (lambda c, d: [_batch_norm_layer(batch_norm, c, d)]) if batch_norm is not False else (lambda c, d: [])
+
+        def bn(channels, d):   # the optional batch-norm layer
+            return [] if batch_norm is False else [_batch_norm_layer(batch_norm, channels, d)]
+
         self.features = nn.Sequential(
             Conv(in_channels, c1, k, padding=p), *bn(c1, dims), nn.ReLU(), Pool(2),
             Conv(c1, c2, k, padding=p), *bn(c2, dims), nn.ReLU(), Pool(2),
@@ -617,7 +634,8 @@ def inverted_dropout(x: torch.Tensor, p: float, *, training: bool = True,
     p = _args.fraction("p", p)
     if not training or p == 0.0:
         return x
-    keep = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) >= p   # m ~ Bernoulli(1 - p)
+    u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    keep = u >= p                                  # m ~ Bernoulli(1 - p)
     return x * keep / (1.0 - p)
 
 
@@ -647,9 +665,11 @@ def conv2d_weight_gradient(x: torch.Tensor, delta: torch.Tensor, kernel_size: in
     if delta.shape[0] != N or delta.shape[2:] != (out_h, out_w):
         raise ValueError(f"delta must have shape (N={N}, C_out, {out_h}, {out_w}) for this x, kernel_size and "
                          f"padding, got {tuple(delta.shape)}")
-    patches = F.unfold(x, k, padding=p)                       # (N, C k k, positions): the x_{i+u, j+v}
-    d = delta.reshape(N, delta.shape[1], -1)                  # (N, C_out, positions): the deltas
-    grad = torch.einsum("nkp,ncp->kc", d, patches)            # sum over examples n and positions (i, j)
+    # patches[n, (c, u, v), (i, j)] = x[n, c, i + u, j + v]
+    patches = F.unfold(x, k, padding=p)
+    d = delta.reshape(N, delta.shape[1], -1)       # d[n, k, (i, j)] = delta[n, k, i, j]
+    # sum over the examples n and the positions (i, j)
+    grad = torch.einsum("nkp,ncp->kc", d, patches)
     return grad.reshape(delta.shape[1], C, k, k)
 
 
