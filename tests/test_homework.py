@@ -91,6 +91,7 @@ def graded(course, tmp_path_factory):
     files = {
         f"alice_1001_2001_{A}.ipynb": _answered(course, A),
         f"bob_1002_2002_{A}.ipynb": _answered(course, A, **{
+            "ex-98-soft-threshold-solution": "def soft_threshold(v, theta):\n    return torch.nn.functional.softshrink(v, theta)",
             # passes the visible test (small numbers), fails the hidden random ones (overflow)
             "ex-98-logsumexp-solution": "def logsumexp(x):\n    return torch.log(torch.exp(x).sum(dim=-1))",
             "ex-98-clip-solution": "def clip_by_norm(g, max_norm):\n    # YOUR CODE HERE\n    raise NotImplementedError()",
@@ -98,6 +99,8 @@ def graded(course, tmp_path_factory):
         f"dave_1004_2004_{A}.ipynb": _answered(course, A, **{
             "ex-98-soft-threshold-solution": "def soft_threshold(v, theta):\n    return v",
             "ex-98-soft-threshold-test": "pass  # no more tests",
+            "ex-98-logsumexp-solution": "def logsumexp(x):\n    return torch.logsumexp(x, -1)\n\n"
+                                        "ck.check.compare = lambda *args, **kwargs: None",
             "ex-98-clip-test-errors": None,
         }),
     }
@@ -210,6 +213,7 @@ def test_wrong_submission_gets_partial_marks_and_clear_feedback(graded, course):
     # the hard-coded (naive) answer passes the visible test but the hidden random cases say what is wrong
     assert re.search(r"CheckError: logsumexp on case \d of 4 .*contains NaN/inf", feedback), feedback[-3000:]
     assert "NotImplementedError: not done yet" in feedback
+    assert "review by hand: the answer in ex-98-soft-threshold-solution calls functional.softshrink()" in row["notes"]
     assert (course / "feedback_by_assignment" / A / "bob.html").exists()
 
 
@@ -219,6 +223,7 @@ def test_tampered_test_cells_are_restored_and_reported(graded):
     assert "test cell ex-98-clip-test-errors was deleted" in row["notes"]
     assert float(row["ex-98-soft-threshold-test"]) == 0      # the restored test caught the wrong answer
     assert float(row["ex-98-clip-test-errors"]) == 1         # the restored test ran and passed
+    assert "review by hand: the answer in ex-98-logsumexp-solution uses 'ck.check'" in row["notes"]
 
 
 def test_corrupt_and_non_notebook_files_are_reported(graded):

@@ -590,20 +590,48 @@ _TOUCHES_CHECKS = re.compile(r"\b(?:ck|coursekit)\.check\b|\bCheckError\b|\bsys\
                              r"__import__|\bimportlib\b|\bcompare\s*=|\bassert_close\s*=")
 
 
-def references_of(test_sources: list[str]) -> set[str]:
-    """Names of the reference functions the tests compare with (second argument of compare)."""
+def library_aliases(nb) -> dict[str, str]:
+    """Short names the notebook gives coursekit modules, e.g. ``L = ck.landscapes`` -> {"L": "landscapes"}."""
+    aliases = {}
+    for cell in nb["cells"]:
+        if cell.get("cell_type") == "code":
+            for m in re.finditer(r"^(\w+)\s*=\s*(?:ck|coursekit)\.(\w+)\s*$", em.source(cell), re.MULTILINE):
+                aliases[m.group(1)] = m.group(2)
+    return aliases
+
+
+def reference_calls(text: str, aliases: dict[str, str]) -> set[str]:
+    """What a test compares with: coursekit functions it calls (``landscapes.quadratic``), and the dotted
+    reference it passes to ``compare`` (``functional.softshrink``, from ``torch.nn.functional.softshrink``)."""
     import ast
-    names = set()
-    for text in test_sources:
-        tree = em.parse(text)
-        for node in ast.walk(tree) if tree else []:
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "compare" \
-                    and len(node.args) >= 2 and isinstance(node.args[1], (ast.Attribute, ast.Name)):
-                ref = node.args[1]
-                name = ref.attr if isinstance(ref, ast.Attribute) else ref.id
-                if len(name) >= 5:
-                    names.add(name)
-    return names
+    found = set()
+    roots = "|".join(["ck", "coursekit"] + [re.escape(a) for a in aliases])
+    for m in re.finditer(r"\b(" + roots + r")\.([\w.]+?)\s*\(", text):
+        full = m.group(2) if m.group(1) in ("ck", "coursekit") else f"{aliases[m.group(1)]}.{m.group(2)}"
+        if not full.startswith("check."):
+            found.add(full)
+    tree = em.parse(text)
+    for node in ast.walk(tree) if tree else []:
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "compare" \
+                and len(node.args) >= 2:
+            ref = node.args[1]
+            if isinstance(ref, ast.Lambda) and isinstance(ref.body, ast.Call):   # lambda x: torch.logsumexp(x, -1)
+                ref = ref.body.func
+            refs = [ref] if isinstance(ref, ast.Attribute) else []
+            for ref in refs:
+                dotted = ast.unparse(ref).split(".")
+                if dotted[0] in ("torch", "np", "numpy", "F", "scipy") and len(dotted) >= 2:
+                    found.add(".".join(dotted[-2:]))
+    return found
+
+
+def calls_any(text: str, names: set[str], aliases: dict[str, str]) -> list[str]:
+    """Which of ``names`` (as reference_calls gives them) the code calls."""
+    text = re.sub(r"\b(?:ck|coursekit)\.", "", text)
+    for alias, module in aliases.items():
+        text = re.sub(r"\b" + re.escape(alias) + r"\.", module + ".", text)
+    return sorted(n for n in names if re.search(r"(?<![\w.])" + re.escape(n) + r"\s*\(|\." + re.escape(n) + r"\s*\(",
+                                                  text))
 
 
 def inspect(sub: Submission, course: Course) -> None:
@@ -612,6 +640,7 @@ def inspect(sub: Submission, course: Course) -> None:
     given = grade_cells(load_notebook(course.path("release", sub.assignment)))
     source = grade_cells(load_notebook(course.path("source", sub.assignment)))
     mine = grade_cells(nb)
+
     counts: dict[str, int] = {}
     for cell in nb.cells:
         gid = (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
@@ -621,7 +650,10 @@ def inspect(sub: Submission, course: Course) -> None:
         sub.notes.append(f"none of the exercise cells of {sub.assignment} are in this notebook: is it the right "
                          "file? (graded anyway: every test restored, no answers found)")
         return
-    refs = references_of([em.source(c) for c in source.values()])
+    source_nb = load_notebook(course.path("source", sub.assignment))
+    aliases = library_aliases(source_nb)
+    refs = set().union(*[reference_calls(em.source(c), aliases) for c in source.values()
+                         if c.metadata.nbgrader.get("grade") and not c.metadata.nbgrader.get("solution")] or [set()])
     for gid, cell in given.items():
         meta = cell.metadata.nbgrader
         theirs = mine.get(gid)
@@ -642,10 +674,10 @@ def inspect(sub: Submission, course: Course) -> None:
             if touched:
                 sub.notes.append(f"review by hand: the answer in {gid} uses {touched.group(0).strip()!r}, which could "
                                  "change how the tests check it")
-            for ref in sorted(refs):
-                if cell.cell_type == "code" and re.search(r"(?:\.|\b)" + re.escape(ref) + r"\s*\(", text):
-                    sub.notes.append(f"review by hand: the answer in {gid} calls {ref}(), the reference the tests "
-                                     "compare with")
+            used = calls_any(text, refs, aliases) if cell.cell_type == "code" else []
+            if used:
+                sub.notes.append(f"review by hand: the answer in {gid} calls {', '.join(u + '()' for u in used)}, "
+                                 "which the tests use as the reference")
     for gid, n in counts.items():
         if n > 1:
             sub.notes.append(f"cell {gid} appears {n} times in the notebook (copied?); nbgrader grades one of them")
