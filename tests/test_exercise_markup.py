@@ -224,6 +224,21 @@ def test_checker_names_notebook_cell_and_problem(tmp_path, mutate, where, messag
         assert any(p.cell is not None for p in problems if message in str(p)), hits
 
 
+def test_exercises_heading_may_end_the_summary_cell(tmp_path):
+    nb = json.loads(FIXTURE.read_text())
+    cells = nb["cells"]
+    at = next(i for i, c in enumerate(cells) if _src(c).startswith("## Exercises"))
+    cells[at - 1]["source"] = _src(cells[at - 1]) + "\n\n## Exercises\n\nTry these."
+    del cells[at]
+    path = tmp_path / FIXTURE.name
+    path.write_text(json.dumps(nb))
+    chapter = em.read_chapter(path)
+    assert not chapter.problems, _report(chapter.problems)
+    assert chapter.exercises_heading == at - 1 and len(chapter.graded) == 3
+    text = "\n".join(_src(c) for c in homework.source_assignment(chapter).cells)
+    assert "## Exercises\n\nTry these." in text and "## Summary" not in text
+
+
 def test_checker_reports_unreadable_notebook(tmp_path):
     path = tmp_path / "07_broken.ipynb"
     path.write_text('{"cells": [')

@@ -295,14 +295,33 @@ def bound_and_used(tree: ast.AST) -> tuple[set[str], set[str]]:
     return bound, used
 
 
-def heading(cell: dict, pattern: re.Pattern = _HEADING) -> str | None:
+def headings(cell: dict, pattern: re.Pattern = _HEADING) -> list[tuple[int, str]]:
+    """(line number, text) of the headings of a markdown cell (outside code fences)."""
     if cell.get("cell_type") != "markdown":
-        return None
-    for line in source(cell).splitlines():
-        m = pattern.match(line.strip())
-        if m:
-            return m.group(1)
-    return None
+        return []
+    found, fence = [], None
+    for n, line in enumerate(source(cell).split("\n")):
+        m = re.match(r"^\s*(`{3,}|~{3,}|:{3,})", line)
+        if m and fence is None:
+            fence = m.group(1)[0] * len(m.group(1))
+        elif m and fence and m.group(1).startswith(fence) and not line.strip()[len(m.group(1)):].strip():
+            fence = None
+        elif fence is None:
+            h = pattern.match(line.strip())
+            if h:
+                found.append((n, h.group(1)))
+    return found
+
+
+def heading(cell: dict, pattern: re.Pattern = _HEADING) -> str | None:
+    """The first heading of a markdown cell, or None."""
+    found = headings(cell, pattern)
+    return found[0][1] if found else None
+
+
+def exercises_line(cell: dict) -> int | None:
+    """The line of the cell's '## Exercises' heading, or None."""
+    return next((n for n, h in headings(cell) if h.lower().rstrip(".") == "exercises"), None)
 
 
 # ---------------------------------------------------------------------------------------- reading
@@ -332,11 +351,10 @@ def read_chapter(path: str | Path) -> Chapter:
     first_section = next((i for i, c in enumerate(cells) if heading(c, _SECTION)), len(cells))
     chapter.setup = [i for i in range(first_section) if cells[i].get("cell_type") == "code"]
     for i, cell in enumerate(cells):
-        h = heading(cell)
-        if h and h.lower().rstrip(".") == "exercises" and chapter.exercises_heading is None:
-            chapter.exercises_heading = i
-        elif h and h.lower().startswith("references") and chapter.exercises_heading is not None \
-                and chapter.exercises_end is None:
+        if chapter.exercises_heading is None and exercises_line(cell) is not None:
+            chapter.exercises_heading = i      # the heading may close a cell that starts with the Summary
+        elif chapter.exercises_heading is not None and chapter.exercises_end is None and \
+                any(h.lower().startswith("references") for _, h in headings(cell)):
             chapter.exercises_end = i
     if chapter.exercises_heading is not None and chapter.exercises_end is None:
         chapter.exercises_end = len(cells)

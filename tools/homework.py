@@ -261,6 +261,8 @@ def source_assignment(ch: em.Chapter, whole: bool = False):
             text = "\n".join(line for line in text.split("\n") if not em._TITLE.match(line.strip())).strip()
             if not text:
                 continue
+        if i == ch.exercises_heading and not whole:      # only from '## Exercises' on (not the Summary before it)
+            text = "\n".join(text.split("\n")[em.exercises_line(cell):])
         if cell["cell_type"] == "markdown":
             names = {d["name"] for d in em.directives(text)}
             if names and names <= {"solution-start", "solution-end"} and not em.demyst(text).strip():
