@@ -190,6 +190,28 @@ def test_sample_submissions(course, tmp_path):
         hw.read_json_notebook(tmp_path / "samples" / f"corrupt_{A}.ipynb")
 
 
+def test_release_check_finds_broken_tests(course):
+    import nbformat
+    source = nbformat.read(str(course / "source" / A / f"{A}.ipynb"), as_version=4)
+    student = nbformat.read(str(course / "release" / A / f"{A}.ipynb"), as_version=4)
+    for cell in source.cells:
+        if _gid(cell) == "ex-98-logsumexp-test":
+            cell.outputs = [nbformat.v4.new_output("error", ename="CheckError", evalue="logsumexp on case 1 ...",
+                                                   traceback=[])]
+    for cell in student.cells:
+        if cell.cell_type == "code" and _gid(cell) not in ("ex-98-clip-test", None) and not \
+                cell.metadata["nbgrader"].get("solution"):
+            cell.outputs = [nbformat.v4.new_output("error", ename="CheckError", evalue="not implemented", traceback=[])]
+        if _src(cell).startswith("num_points"):
+            cell.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="name 'x' is not defined",
+                                                   traceback=[])]
+    assert hw.run_problems(A, "source", source) == [
+        f"{A}: with the reference solutions, test ex-98-logsumexp-test fails: CheckError: logsumexp on case 1 ..."]
+    assert hw.run_problems(A, "release", student) == [
+        f"{A}: set-up cell 4 fails in the student version: NameError: name 'x' is not defined",
+        f"{A}: test ex-98-clip-test passes on the student version (the stub), so it does not check the answer"]
+
+
 def test_release_names_unknown_chapter():
     with pytest.raises(hw.HomeworkError, match="no chapter '42'.*98_thresholds_fixture"):
         hw.resolve_chapters(["42"], FIXTURES)

@@ -358,22 +358,29 @@ def validate_release(course: Course, assignments: list[str]) -> list[str]:
             what.append((a, step))
     problems = []
     for (a, step), done in zip(what, execute_many(jobs, course.timeout)):
-        before_exercises = True
-        for n, cell in enumerate(done.cells, start=1):
-            meta = cell.get("metadata", {}).get("nbgrader") or {}
-            before_exercises = before_exercises and not meta
-            if cell.cell_type != "code":
-                continue
-            is_test = bool(meta.get("grade")) and not meta.get("solution")
-            error = first_error(cell, stderr=is_test)
-            if step == "source" and error:
-                where = f"test {meta['grade_id']}" if is_test else f"cell {n}"
-                problems.append(f"{a}: with the reference solutions, {where} fails: {error}")
-            elif step == "release" and is_test and not error:
-                problems.append(f"{a}: test {meta['grade_id']} passes on the student version (the stub), so it does "
-                                "not check the answer")
-            elif step == "release" and before_exercises and error:
-                problems.append(f"{a}: set-up cell {n} fails in the student version: {error}")
+        problems += run_problems(a, step, done)
+    return problems
+
+
+def run_problems(assignment: str, step: str, done) -> list[str]:
+    """What is wrong with an executed source ("source": everything must pass) or student version ("release":
+    every test must fail, and the set-up must run)."""
+    problems, before_exercises = [], True
+    for n, cell in enumerate(done.cells, start=1):
+        meta = cell.get("metadata", {}).get("nbgrader") or {}
+        before_exercises = before_exercises and not meta
+        if cell.cell_type != "code":
+            continue
+        is_test = bool(meta.get("grade")) and not meta.get("solution")
+        error = first_error(cell, stderr=is_test)
+        if step == "source" and error:
+            where = f"test {meta['grade_id']}" if is_test else f"cell {n}"
+            problems.append(f"{assignment}: with the reference solutions, {where} fails: {error}")
+        elif step == "release" and is_test and not error:
+            problems.append(f"{assignment}: test {meta['grade_id']} passes on the student version (the stub), so it "
+                            "does not check the answer")
+        elif step == "release" and before_exercises and error:
+            problems.append(f"{assignment}: set-up cell {n} fails in the student version: {error}")
     return problems
 
 
@@ -383,7 +390,14 @@ def release(names: list[str], course_dir: Path, chapters_dir: Path, whole: bool 
     started = time.perf_counter()
     paths = resolve_chapters(names, chapters_dir)
     chapters, problems = em.check_book(paths)
-    if problems:
+    if problems and not names:          # every chapter asked for: hand out those that are ready
+        broken = {p.notebook for p in problems}
+        say("Skipping chapters whose exercise markup has problems (CONTRIBUTING.md, 'Exercises'):\n  "
+            + "\n  ".join(map(str, problems)))
+        chapters = [ch for ch in chapters if ch.path.name not in broken]
+        if not chapters:
+            raise HomeworkError("no chapter is ready to hand out")
+    elif problems:
         raise HomeworkError("the exercise markup has problems (CONTRIBUTING.md, 'Exercises'); fix them first:\n  "
                             + "\n  ".join(map(str, problems)))
     course = Course(course_dir, timeout)
@@ -406,8 +420,10 @@ def release(names: list[str], course_dir: Path, chapters_dir: Path, whole: bool 
         t0 = time.perf_counter()
         issues = validate_release(course, [ch.name for ch in chapters])
         if issues:
-            raise HomeworkError("the homework does not pass its own checks (the student notebooks are written, but "
-                                "do not hand them out):\n  " + "\n  ".join(issues))
+            for a in {issue.split(":")[0] for issue in issues}:
+                shutil.rmtree(course.root / "release" / a, ignore_errors=True)   # nothing half-checked to hand out
+            raise HomeworkError("the homework does not pass its own checks, so it was not released:\n  "
+                                + "\n  ".join(issues))
         say(f"  checked: the reference solutions pass every test and the student versions fail every test "
             f"({time.perf_counter() - t0:.1f} s)")
     say(f"Released {len(released)} assignment(s) in {time.perf_counter() - started:.1f} s. Hand out the notebooks in "
