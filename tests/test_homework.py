@@ -293,6 +293,7 @@ def test_grading_report_and_refresh(graded, course):
     (("jane.ipynb",), "jane"),
     (("jane_98_thresholds_fixture.ipynb",), "jane"),
     (("98_thresholds_fixture - Jane Smith (1).ipynb",), "jane_smith"),
+    (("José Pérez.ipynb",), "jose_perez"),
     (("98_thresholds_fixture.ipynb",), None),
 ])
 def test_student_names_from_usual_layouts(parts, student):

@@ -118,7 +118,10 @@ def say(*args, **kwargs) -> None:
 
 
 def slug(text: str) -> str:
+    """A student id from a name: 'José Pérez (1)' -> 'jose_perez'."""
+    import unicodedata
     text = re.sub(r"\s*\(\d+\)$", "", text.strip())            # "alice (1)": a browser's copy number
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
