@@ -6,17 +6,17 @@ its kernel size). Every initializer fills a tensor **in place** and returns it, 
 ``torch.nn.init``; where a scheme coincides with one of torch's, the same generator gives the same
 numbers.
 
-=====================  ========================================  ===========================
-scheme                 distribution of each weight               variance Var[W_ij]
-=====================  ========================================  ===========================
-standard               U(-1/sqrt(m), 1/sqrt(m))                  1 / (3 m)
-glorot_uniform         U(-a, a), a = gain sqrt(6 / (m + n))      gain^2 2 / (m + n)
-glorot_normal          N(0, gain^2 2 / (m + n))                  gain^2 2 / (m + n)
-he_normal              N(0, gain^2 / fan)                        gain^2 / fan   (gain^2 = 2 for ReLU)
-he_uniform             U(-sqrt(3) s, sqrt(3) s), s = gain/sqrt(fan)  gain^2 / fan
-orthogonal             gain * (semi-)orthogonal matrix           gain^2 / max(n_out, m)
-sparse                 k non-zeros N(0, std^2) per unit          k std^2 / m
-=====================  ========================================  ===========================
+==============  ==============================================  ============================
+scheme          distribution of each weight                     variance Var[W_ij]
+==============  ==============================================  ============================
+standard        U(-1/sqrt(m), 1/sqrt(m))                        1 / (3 m)
+glorot_uniform  U(-a, a), a = gain sqrt(6 / (m + n))            gain^2 2 / (m + n)
+glorot_normal   N(0, gain^2 2 / (m + n))                        gain^2 2 / (m + n)
+he_normal       N(0, gain^2 / fan)                              gain^2 / fan (2 / m for ReLU)
+he_uniform      U(-sqrt(3) s, sqrt(3) s), s = gain / sqrt(fan)  gain^2 / fan
+orthogonal      gain * (semi-)orthogonal matrix                 gain^2 / max(n_out, m)
+sparse          k non-zeros N(0, std^2) per unit                k std^2 / m
+==============  ==============================================  ============================
 
 The rest of the module: :func:`initialize_` applies a scheme to every Linear/Conv layer of a
 model; :func:`constant_bias_` and :func:`class_prior_bias_` initialize biases; :func:`lsuv_` is
@@ -669,7 +669,7 @@ _PHI = {
     "linear": (lambda h: h, lambda h: np.ones_like(h)),
     "relu": (lambda h: np.maximum(h, 0.0), lambda h: (h > 0).astype(float)),
     "tanh": (np.tanh, lambda h: 1.0 - np.tanh(h) ** 2),
-    "sigmoid": (lambda h: 1.0 / (1.0 + np.exp(-h)), lambda h: np.exp(-h) / (1.0 + np.exp(-h)) ** 2),
+    "sigmoid": (lambda h: 0.5 * (1.0 + np.tanh(h / 2)), lambda h: 0.25 * (1.0 - np.tanh(h / 2) ** 2)),
 }
 
 

@@ -282,6 +282,12 @@ def test_signal_propagation_relu_closed_form_and_measured():
     th = init.signal_propagation("identity", 1.0, depth=3, q0=2.0)
     np.testing.assert_allclose(th["forward"], [2.0, 2.0, 2.0])
     # tanh: small variances follow the linear regime, q_l ~ s^l q0
+    # sigmoid: E[sigmoid(z)^2] for z ~ N(0, 1), by Monte Carlo; no overflow for huge variances
+    z = torch.randn(2_000_000, generator=_g(), dtype=torch.float64)
+    th = init.signal_propagation("sigmoid", 1.0, depth=2, q0=1.0)
+    assert th["forward"][1] == pytest.approx(float((torch.sigmoid(z) ** 2).mean()), rel=1e-3)
+    with np.errstate(all="raise"):
+        assert np.isfinite(init.signal_propagation("sigmoid", 1.0, depth=3, q0=1e6)["forward"]).all()
     th = init.signal_propagation("tanh", 1 / 3, depth=10, q0=1e-4)
     assert th["forward"][-1] == pytest.approx(1e-4 * 3.0**-10, rel=1e-3)
 
