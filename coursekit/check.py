@@ -92,11 +92,11 @@ def _compare_arrays(a: np.ndarray, e: np.ndarray, name: str, rtol: float, atol: 
     if a.dtype == bool or e.dtype == bool:
         bad = np.argwhere(a != e)
         if len(bad):
-            raise CheckError(f"{name}: {len(bad)} of {e.size} entries differ, first at index {tuple(bad[0])}")
+            raise CheckError(f"{name}: {len(bad)} of {e.size} entries differ, first at index {tuple(int(i) for i in bad[0])}")
         return
     a_nan, e_nan = ~np.isfinite(a), ~np.isfinite(e)
     if (a_nan & ~e_nan).any():
-        idx = tuple(np.argwhere(a_nan & ~e_nan)[0])
+        idx = tuple(int(i) for i in np.argwhere(a_nan & ~e_nan)[0])
         raise CheckError(f"{name}: contains NaN/inf ({int((a_nan & ~e_nan).sum())} entries, first at index {idx}) "
                          f"where the reference is finite")
     ok = np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)

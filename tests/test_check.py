@@ -24,12 +24,12 @@ def test_assert_close_silent_on_match():
     (torch.ones(3), torch.ones(4), "expected shape (4,), got (3,)"),
     (torch.ones(3, dtype=torch.float64), torch.ones(3), "expected dtype torch.float32, got torch.float64"),
     (np.ones(3), torch.ones(3), "expected a torch.Tensor, got array"),
-    (torch.tensor([1.0, float("nan")]), torch.tensor([1.0, 2.0]), "contains NaN/inf"),
+    (torch.tensor([1.0, float("nan")]), torch.tensor([1.0, 2.0]), "contains NaN/inf (1 entries, first at index (1,))"),
     (torch.tensor([1.0, 2.5]), torch.tensor([1.0, 2.0]), "values differ in 1 of 2 entries; largest difference 0.5 at index (1,)"),
     ("3", 3.0, "expected a number, got str"),
     ((1.0,), (1.0, 2.0), "expected a tuple of length 2"),
     ({"a": 1.0}, {"b": 1.0}, "expected a dict with keys ['b']"),
-    (torch.tensor([True, True]), torch.tensor([True, False]), "1 of 2 entries differ"),
+    (torch.tensor([True, True]), torch.tensor([True, False]), "1 of 2 entries differ, first at index (1,)"),
     ("tanh", "relu", "expected 'relu', got 'tanh'"),
 ])
 def test_assert_close_names_what_differs(actual, expected, words):
