@@ -19,7 +19,7 @@ HTML_MANAGER := @jupyter-widgets/html-manager@1.0.15
 .PHONY: install assets browser book test lab clean help
 
 help:
-	@sed -n '2,7p' Makefile
+	@sed -n '2,6p' Makefile
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is needed, found " + sys.version.split()[0]'
