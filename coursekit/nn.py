@@ -530,11 +530,14 @@ class LeNet(nn.Module):
         dims: 2 for images (Conv2d, input (N, C, H, W)), 1 for signals (Conv1d, input (N, C, L)).
         batch_norm: ``False``, ``True``/``"torch"`` or ``"coursekit"``: a batch-norm layer after each convolution
             (before its ReLU), as in VGG-style networks with batch norm.
+        batch_norm_fc: with ``batch_norm``, also normalize the hidden fully connected layer (a ``BatchNorm1d``
+            before its ReLU). Such a network cannot run a single example in training mode (one value per
+            channel has no variance); with ``batch_norm_fc=False`` it can.
     """
 
     def __init__(self, input_size: int = 32, in_channels: int = 1, num_classes: int = 10, *, channels=(4, 6),
                  kernel_size: int = 5, padding: int = 0, hidden: int = 128, dropout: float = 0.5, dims: int = 2,
-                 batch_norm=False):
+                 batch_norm=False, batch_norm_fc: bool = True):
         super().__init__()
         input_size = _args.positive_int("input_size", input_size)
         _args.positive_int("in_channels", in_channels)
@@ -567,7 +570,7 @@ class LeNet(nn.Module):
         self.num_flat = c2 * size ** dims
         self.classifier = nn.Sequential(
             *([nn.Dropout(dropout)] if dropout > 0 else []),
-            nn.Linear(self.num_flat, hidden), nn.ReLU(),
+            nn.Linear(self.num_flat, hidden), *(bn(hidden, 1) if batch_norm_fc else []), nn.ReLU(),
             nn.Linear(hidden, num_classes),
         )
         self.dims, self.input_size, self.in_channels = dims, input_size, in_channels

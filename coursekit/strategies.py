@@ -66,8 +66,8 @@ def product_network_step(ws, x: float, lr: float, *, shared: bool = False) -> fl
         (g,) = torch.autograd.grad(x * w0.pow(len(w)).sum(), w0)
         return float(x * (w0.detach() - lr * g).pow(len(w)).sum())
     w = w.clone().requires_grad_(True)
-    (g,) = torch.autograd.grad(x * torch.prod(w), w)           # g_i = x prod_{j != i} w_j
-    return float(x * torch.prod(w.detach() - lr * g))           # y(t+1) = x prod_i (w_i - eps g_i)
+    (g,) = torch.autograd.grad(x * torch.prod(w), w)    # g_i = x prod_{j != i} w_j
+    return float(x * torch.prod(w.detach() - lr * g))    # x prod_i (w_i - eps g_i)
 
 
 def product_update_polynomial(ws, x: float) -> np.ndarray:
@@ -87,11 +87,12 @@ def product_update_polynomial(ws, x: float) -> np.ndarray:
     w = _weights(ws).numpy()
     x = _args.real("x", x)
     if (w == 0).any():
-        raise ValueError(f"ws must be non-zero for the expansion (it divides by prod(w)), got {w.tolist()}")
+        raise ValueError(f"ws must be non-zero for the expansion (it divides by prod(w)), "
+                         f"got {w.tolist()}")
     kappa = float(np.prod(w))
-    poly = np.array([1.0])                                      # coefficients in eps, lowest order first
-    for wi in w:
-        poly = np.convolve(poly, [wi ** 2, -x * kappa])         # multiply by (w_i^2 - eps x kappa)
+    poly = np.array([1.0])          # coefficients in eps, lowest order first
+    for wi in w:                    # multiply by (w_i^2 - eps x kappa)
+        poly = np.convolve(poly, [wi ** 2, -x * kappa])
     return x / kappa * poly
 
 
@@ -136,10 +137,11 @@ def product_network_batch_step(ws, x: torch.Tensor, y: torch.Tensor, lr: float, 
     b = torch.tensor([_args.real("beta", beta)], dtype=torch.float64, requires_grad=normalize)
 
     def forward(free, g, b):
-        h = x * (free.pow(k).sum() if shared else torch.prod(free))         # h = x w_1 ... w_k
+        h = x * (free.pow(k).sum() if shared else torch.prod(free))   # x w_1 ... w_k
         if not normalize:
             return h
-        return batch_norm(h.unsqueeze(1), None, None, g, b, training=True, eps=eps).squeeze(1)
+        y = batch_norm(h.unsqueeze(1), None, None, g, b, training=True, eps=eps)
+        return y.squeeze(1)                                           # gamma BN(h) + beta
 
     loss = 0.5 * ((forward(free, g, b) - y) ** 2).mean()
     params = [free, g, b] if normalize else [free]
@@ -217,14 +219,16 @@ def block_coordinate_descent(X: torch.Tensor, num_atoms: int, lam: float, *, rou
     H = torch.zeros(k, n, dtype=X.dtype, device=X.device)
     history = [sparse_coding_objective(X, W, H, lam)]
     for _ in range(rounds):
+        # H step (W fixed): ISTA on a lasso
         L = 2 * torch.linalg.matrix_norm(W @ W.T, ord=2).clamp(min=1e-12)
-        for _ in range(inner_steps):                            # H step: ISTA on a lasso
+        for _ in range(inner_steps):
             H = _soft_threshold(H - 2 * W @ (W.T @ H - X) / L, lam / L)
         history.append(sparse_coding_objective(X, W, H, lam))
+        # W step (H fixed): projected gradient on least squares
         L = 2 * torch.linalg.matrix_norm(H @ H.T, ord=2).clamp(min=1e-12)
-        for _ in range(inner_steps):                            # W step: projected least squares
+        for _ in range(inner_steps):
             W = W - 2 * H @ (W.T @ H - X).T / L
-            W = W / W.norm(dim=1, keepdim=True).clamp(min=1.0)  # atoms back into the unit ball
+            W = W / W.norm(dim=1, keepdim=True).clamp(min=1.0)   # atoms into the unit ball
         history.append(sparse_coding_objective(X, W, H, lam))
     return {"W": W, "H": H, "objective": np.array(history)}
 
@@ -252,11 +256,12 @@ def gaussian_smoothing(f, x: torch.Tensor, sigma: float, *, num_nodes: int = 61)
     num_nodes = _args.positive_int("num_nodes", num_nodes)
     if sigma == 0.0:
         return f(x)
-    nodes, weights = np.polynomial.hermite_e.hermegauss(num_nodes)   # for the weight exp(-u^2 / 2)
+    # nodes u_j and weights for the weight function exp(-u^2 / 2)
+    nodes, weights = np.polynomial.hermite_e.hermegauss(num_nodes)
     u = torch.as_tensor(nodes, dtype=x.dtype, device=x.device)
     w = torch.as_tensor(weights / math.sqrt(2 * math.pi), dtype=x.dtype, device=x.device)
-    values = f(x.unsqueeze(-1) + sigma * u)                              # f(x + sigma u_j)
-    return (values * w).sum(dim=-1)                                      # sum_j w_j f(x + sigma u_j)
+    values = f(x.unsqueeze(-1) + sigma * u)             # f(x + sigma u_j)
+    return (values * w).sum(dim=-1)                     # sum_j w_j f(x + sigma u_j)
 
 
 def continuation(f, x0, sigmas, *, lr: float = 0.1, steps: int = 100, num_nodes: int = 61) -> dict:
@@ -335,7 +340,7 @@ def curriculum_batches(difficulty: torch.Tensor, batch_size: int, num_steps: int
     if batch_size > math.ceil(p0 * n):
         raise ValueError(f"batch_size={batch_size} is larger than the first pool ({math.ceil(p0 * n)} examples = "
                          f"start_fraction * n); lower batch_size or raise start_fraction")
-    order = torch.argsort(difficulty.detach().cpu(), stable=True)          # easiest first
+    order = torch.argsort(difficulty.detach().cpu(), stable=True)     # easiest first
     t_full = max(full_at * num_steps, 1e-12)
     for t in range(num_steps):
         fraction = min(1.0, p0 + (1.0 - p0) * t / t_full)
@@ -389,7 +394,7 @@ def greedy_supervised_pretraining(sizes, train: tuple, *, activation: str = "sig
         new_hidden = [nn.Linear(sizes[l - 1], sizes[l]), cknn.ACTIVATIONS[activation]()]
         head = nn.Linear(sizes[l], sizes[-1])
         for p in (p for m in trained for p in m.parameters()):
-            p.requires_grad_(False)                               # earlier layers stay as they are
+            p.requires_grad_(False)           # earlier layers stay as they are
         model = nn.Sequential(*trained, *new_hidden, head)
         new_params = [p for m in (*new_hidden, head) for p in m.parameters()]
         opt = torch.optim.SGD(new_params, lr=lr)

@@ -247,7 +247,11 @@ def test_lenet_has_the_course_shapes():
     assert LeNet(40, dims=1)(torch.zeros(3, 1, 40)).shape == (3, 10)
     m = LeNet(8, padding=2, batch_norm="coursekit")
     assert sum(isinstance(l, BatchNorm2d) for l in m.modules()) == 2
+    assert sum(isinstance(l, BatchNorm1d) for l in m.modules()) == 1
     assert m(torch.randn(5, 1, 8, 8)).shape == (5, 10)
+    conv_only = LeNet(8, padding=2, batch_norm=True, batch_norm_fc=False)
+    assert sum(isinstance(l, nn.BatchNorm1d) for l in conv_only.modules()) == 0
+    assert conv_only.train()(torch.randn(1, 1, 8, 8)).shape == (1, 10)    # a single image works in train mode
 
 
 def test_lenet_bad_arguments():
