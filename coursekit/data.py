@@ -296,3 +296,33 @@ def spurious_features(n_train: int = 50, n_test: int = 200, p: float = 0.6, *, s
     X[rows, 3 + 5 * rows + offsets] = 1.0  # example i owns features 3+5i ... 3+5i+4
     X, y = X.to(dtype), y.to(dtype)
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
+def noisy_labels(y: torch.Tensor, fraction: float, num_classes: int, *, generator: torch.Generator | None = None):
+    """Corrupt a fraction of class labels: each chosen label is replaced by a different class, uniformly.
+
+    Real data sets contain mislabelled examples; this makes their share known. A network that drives
+    its training error to zero on such labels has memorized the wrong ones (Zhang et al., 2017).
+
+    Args:
+        y: class indices in 0..num_classes-1, shape (n,).
+        fraction: probability that each label is changed, in [0, 1).
+        num_classes: number of classes K (>= 2).
+        generator: a CPU ``torch.Generator`` for reproducible corruption.
+
+    Returns:
+        ``(y_noisy, flipped)``: the new labels (a copy) and a boolean mask of the changed ones.
+    """
+    _args.tensor("y", y, ndim=1)
+    if y.is_floating_point() or y.dtype == torch.bool:
+        raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}")
+    fraction = _args.fraction("fraction", fraction)
+    num_classes = _args.positive_int("num_classes", num_classes)
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ValueError(f"y must hold class indices in 0..{num_classes - 1}")
+    flipped = (torch.rand(len(y), generator=generator) < fraction).to(y.device)
+    shift = torch.randint(1, num_classes, (len(y),), generator=generator).to(y.device)  # never 0: a different class
+    y_noisy = torch.where(flipped, (y + shift) % num_classes, y)
+    return y_noisy, flipped
