@@ -326,3 +326,61 @@ def noisy_labels(y: torch.Tensor, fraction: float, num_classes: int, *, generato
     shift = torch.randint(1, num_classes, (len(y),), generator=generator).to(y.device)  # never 0: a different class
     y_noisy = torch.where(flipped, (y + shift) % num_classes, y)
     return y_noisy, flipped
+
+
+def image_patches(num_patches: int = 5000, patch_size: int = 8, *, part: str = "train", seed: int = 0,
+                  min_contrast: float = 0.03, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
+    """Natural-image patches from scikit-learn's two bundled photos, centred and scaled to unit norm.
+
+    The photos (``china.jpg`` and ``flower.jpg``, 427 x 640 pixels) ship with scikit-learn, so no
+    network is needed. Each image is turned to grey levels in [0, 1]; square patches are cut at random
+    positions; each patch has its mean subtracted (its DC component) and, if its contrast (the
+    standard deviation of its pixels) is at least ``min_contrast``, is divided by its Euclidean norm.
+    Flatter patches (sky, blur) are dropped and redrawn. Training patches come from the left 75% of
+    the columns of each photo and test patches from the right 25%, so the two parts never overlap.
+
+    Args:
+        num_patches: how many patches to return (half from each photo).
+        patch_size: the side p of the square patches; each row has p * p entries.
+        part: ``"train"`` or ``"test"``.
+        seed: seed of the patch positions.
+        min_contrast: the smallest pixel standard deviation a patch needs to be kept.
+        dtype, device: of the returned tensor.
+
+    Returns:
+        a tensor of shape (num_patches, patch_size ** 2) whose rows have zero mean and unit norm.
+    """
+    from sklearn.datasets import load_sample_images
+
+    num_patches = _args.positive_int("num_patches", num_patches)
+    patch_size = _args.positive_int("patch_size", patch_size)
+    if patch_size < 2 or patch_size > 32:
+        raise ValueError(f"patch_size must be between 2 and 32 pixels, got {patch_size}")
+    _args.one_of("part", part, {"train", "test"})
+    seed = _args.positive_int("seed", seed, allow_zero=True)
+    min_contrast = _args.real("min_contrast", min_contrast, low=0.0)
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    g = torch.Generator().manual_seed(seed + (0 if part == "train" else 7919))
+    out = []
+    for i, image in enumerate(load_sample_images().images):
+        grey = torch.tensor(np.asarray(image), dtype=torch.float64).mean(-1) / 255.0
+        split = int(0.75 * grey.shape[1])
+        region = grey[:, :split] if part == "train" else grey[:, split:]
+        want = num_patches // 2 + (num_patches % 2 if i == 0 else 0)
+        kept, tries = [], 0
+        while sum(len(k) for k in kept) < want:
+            tries += 1
+            if tries > 50:
+                raise ValueError(f"too few patches have contrast >= min_contrast={min_contrast}; lower it")
+            rows = torch.randint(0, region.shape[0] - patch_size + 1, (2 * want,), generator=g)
+            cols = torch.randint(0, region.shape[1] - patch_size + 1, (2 * want,), generator=g)
+            offsets = torch.arange(patch_size)
+            r = (rows[:, None] + offsets)[:, :, None]
+            c = (cols[:, None] + offsets)[:, None, :]
+            patches = region[r, c].reshape(len(rows), -1)
+            patches = patches - patches.mean(1, keepdim=True)
+            patches = patches[patches.std(1) >= min_contrast]
+            kept.append(patches / patches.norm(dim=1, keepdim=True))
+        out.append(torch.cat(kept)[:want])
+    return torch.cat(out).to(dtype=dtype, device=device)
