@@ -9,4 +9,4 @@ from .delta_bar_delta import DeltaBarDelta
 from .schedules import InverseTimeDecay, LinearDecay
 from .sgd import SGD
 from . import functional, theory
-from .problems import NoisyQuadratic
+from .problems import NoisyQuadratic, trajectories

@@ -8,7 +8,52 @@ import torch
 from .. import _args
 from .averaging import PolyakAverage
 
-__all__ = ["NoisyQuadratic", "QuadraticRun"]
+__all__ = ["NoisyQuadratic", "QuadraticRun", "trajectories"]
+
+
+def trajectories(optimizer_class: type, f, x0, steps: int, settings: list[dict]) -> torch.Tensor:
+    """Paths of one optimizer class on a 2-D landscape under several hyperparameter settings at once.
+
+    Each setting becomes one param group (holding its own copy of the point) of a single optimizer,
+    so one ``optimizer.step()`` advances every path: the batched version of
+    ``coursekit.landscapes.trajectory``, for sweeps over learning rates and momenta. Gradients come
+    from the landscape's exact ``f.grad`` when it has one (else from autograd on ``f``).
+
+    Args:
+        optimizer_class: a ``torch.optim.Optimizer`` subclass.
+        f: a landscape (a callable on points of shape (..., d)).
+        x0: the common starting point (d numbers).
+        steps: number of steps (>= 0).
+        settings: one dict of hyperparameters per path, e.g. ``[{"lr": 0.1}, {"lr": 0.1, "momentum": 0.9}]``.
+
+    Returns:
+        a float64 tensor of shape (len(settings), steps + 1, d); diverging paths hold inf/NaN.
+    """
+    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
+        raise TypeError(f"optimizer_class must be a torch.optim.Optimizer subclass, got {optimizer_class!r}")
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    steps = _args.positive_int("steps", steps, allow_zero=True)
+    if not isinstance(settings, (list, tuple)) or not settings or not all(isinstance(s, dict) for s in settings):
+        raise ValueError("settings must be a non-empty list of dicts of hyperparameters")
+    start = torch.as_tensor(x0, dtype=torch.float64).flatten()
+    points = [start.clone().requires_grad_(True) for _ in settings]
+    optimizer = optimizer_class([{"params": [p], **s} for p, s in zip(points, settings)])
+    exact_grad = getattr(f, "grad", None)
+    paths = torch.empty(len(settings), steps + 1, start.numel(), dtype=torch.float64)
+    paths[:, 0] = start
+    for k in range(steps):
+        here = torch.stack([p.detach() for p in points])
+        if exact_grad is not None:
+            grads = exact_grad(here)
+        else:
+            here.requires_grad_(True)
+            grads = torch.autograd.grad(f(here).sum(), here)[0]
+        for p, g in zip(points, grads):
+            p.grad = g.clone()
+        optimizer.step()
+        paths[:, k + 1] = torch.stack([p.detach() for p in points])
+    return paths
 
 
 @dataclass
@@ -94,12 +139,13 @@ class NoisyQuadratic:
         loss = torch.empty(steps + 1, dtype=torch.float64)
         lr = torch.empty(steps + 1, dtype=torch.float64)
         averaged = torch.full((steps + 1,), float("nan"), dtype=torch.float64) if avg is not None else None
+        weights = (0.5 * h / runs).expand(runs, self.dim).flatten()
+        mean_loss = lambda t: t.detach().square().flatten().dot(weights)  # noqa: E731 - E[J] over the runs
         chunk = 256  # draw the noise in blocks: one call per block instead of one per step
         for k in range(steps + 1):
-            with torch.no_grad():
-                loss[k] = self.loss(theta).mean()
-                if avg is not None and avg.num_averaged > 0:
-                    averaged[k] = self.loss(avg.averaged[0]).mean()
+            loss[k] = mean_loss(theta)
+            if avg is not None and avg.num_averaged > 0:
+                averaged[k] = mean_loss(avg.averaged[0])
             lr[k] = opt.param_groups[0]["lr"]
             if k == steps:
                 break
