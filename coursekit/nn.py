@@ -6,7 +6,7 @@
 - :func:`batch_norm`, :class:`BatchNorm1d`, :class:`BatchNorm2d`: batch normalization from scratch,
   forward *and* backward, matching ``torch.nn.BatchNorm1d/2d`` (running statistics, train/eval mode,
   ``momentum=None`` cumulative averages, ``state_dict`` keys).
-- :class:`LeNet`: the course's small convolutional network (1-D or 2-D).
+- :class:`LeNet`: a small LeNet-style convolutional network (1-D or 2-D).
 - :class:`ResidualMLP`: a deep MLP with or without skip connections (same parameters either way).
 - :func:`inverted_dropout`: dropout as torch implements it (scale by 1/(1-p) at training time).
 - :func:`layer_shapes`, :func:`numerical_gradient`, :func:`elementwise_derivative`: tools to look inside.
@@ -124,7 +124,7 @@ class ManualMLP:
     r"""A multilayer perceptron whose backward pass is written out: the delta recursion of backprop.
 
     Rows of ``X`` are examples; the weight matrix of layer :math:`l` has shape (fan_in, fan_out), so
-    entry :math:`w_{jk}` connects unit :math:`j` below to unit :math:`k` above, as in the course.
+    entry :math:`w_{jk}` connects unit :math:`j` below to unit :math:`k` above (chapter 00's notation).
 
     Forward:
         :math:`Z^{(0)} = X,\quad A^{(l)} = Z^{(l-1)} W^{(l)} + b^{(l)},\quad Z^{(l)} = g_l(A^{(l)})`.
@@ -514,14 +514,14 @@ class BatchNorm2d(_BatchNorm):
 # --------------------------------------------------------------------------------------------------
 
 class LeNet(nn.Module):
-    """The course's LeNet-style network (1-D signals or 2-D images).
+    """A small LeNet-style network (1-D signals or 2-D images).
 
     conv(in -> 4, 5) -> ReLU -> maxpool 2 -> conv(4 -> 6, 5) -> ReLU -> maxpool 2 -> flatten -> dropout(0.5)
     -> Linear(., 128) -> ReLU -> Linear(128, 10). On a 1x32x32 image the maps are 4x28x28, 4x14x14, 6x10x10,
     6x5x5, and 150 features enter the first fully connected layer.
 
     Args:
-        input_size: side (2-D) or length (1-D) of the input, e.g. 32 for the course's example, 40 for MNIST-1D.
+        input_size: side (2-D) or length (1-D) of the input, e.g. 32 for chapter 00's example, 40 for MNIST-1D.
         in_channels, num_classes: input channels and output classes.
         channels: output channels of the two convolutions.
         kernel_size: convolution kernel side; ``padding`` zero-pads each convolution.

@@ -44,7 +44,7 @@ def _weights(ws) -> torch.Tensor:
 def product_network_step(ws, x: float, lr: float, *, shared: bool = False) -> float:
     r"""Output after one gradient step of the deep linear network :math:`\hat y = x\, w_1 w_2 \cdots w_k`.
 
-    As in the course the loss is the output itself, :math:`L = \hat y`, so every weight moves by
+    To keep the algebra short the loss is the output itself, :math:`L = \hat y`, so every weight moves by
     :math:`-\epsilon\, \partial \hat y/\partial w_i = -\epsilon\, x \prod_{j \ne i} w_j`, all at once.
     The gradient is taken by autograd; the function returns :math:`\hat y` at the new weights.
 
