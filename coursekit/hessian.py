@@ -64,6 +64,12 @@ def _flatten(tensors, params) -> torch.Tensor:
     return torch.cat([(torch.zeros_like(p) if t is None else t).reshape(-1) for t, p in zip(tensors, params)])
 
 
+def _flatten_batch(tensors, params, batch: int) -> torch.Tensor:
+    """Like _flatten for a batch of vectors: tensors of shape (batch, *p.shape) -> (batch, n)."""
+    return torch.cat([(p.new_zeros(batch, p.numel()) if t is None else t.reshape(batch, -1))
+                      for t, p in zip(tensors, params)], dim=1)
+
+
 def _unflatten(v: torch.Tensor, params) -> list[torch.Tensor]:
     out, i = [], 0
     for p in params:
@@ -106,31 +112,36 @@ class HessianOperator:
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """H v for a flat vector v of length n."""
         v = self._vector(v)
-        dot = sum((g * u).sum() for g, u in zip(self._grads, _unflatten(v, self.params)))  # g'v
-        if not dot.requires_grad:  # the gradient does not depend on the parameters: H = 0
+        vs = _unflatten(v, self.params)
+        dot = sum((g * u).sum() for g, u in zip(self._grads, vs))  # g(theta)'v
+        if not dot.requires_grad:  # g does not depend on the parameters: H = 0
             return torch.zeros_like(v)
-        with torch.enable_grad():
+        with torch.enable_grad():  # H v = d(g'v)/dtheta, back through the graph of g
             Hv = torch.autograd.grad(dot, self.params, retain_graph=True, allow_unused=True)
         return _flatten(Hv, self.params).detach()
 
     __call__ = matvec
 
-    def matrix(self) -> torch.Tensor:
-        """The full (n, n) Hessian, from n products (batched when autograd can, one by one otherwise)."""
+    def matrix(self, chunk_size: int = 32) -> torch.Tensor:
+        """The full (n, n) Hessian, from n products, ``chunk_size`` of them at a time (vectorized by autograd)."""
+        chunk_size = _args.positive_int("chunk_size", chunk_size)
         n = self.numel
         flat_g = _flatten(self._grads, self.params)
         if not flat_g.requires_grad:
             return torch.zeros(n, n, dtype=self.dtype, device=self.device)
         eye = torch.eye(n, dtype=self.dtype, device=self.device)
-        try:
-            with warnings.catch_warnings(), torch.enable_grad():
-                warnings.simplefilter("ignore")  # vmap's "batching rule not implemented" performance notes
-                cols = torch.autograd.grad(flat_g, self.params, grad_outputs=eye, retain_graph=True,
-                                           allow_unused=True, is_grads_batched=True)
-            H = torch.cat([(torch.zeros(n, p.numel(), dtype=self.dtype, device=self.device) if c is None
-                            else c.reshape(n, -1)) for c, p in zip(cols, self.params)], dim=1)
-        except RuntimeError:  # an operation without a batching rule: fall back to one product per column
-            H = torch.stack([self.matvec(e) for e in eye], dim=1)
+        rows = []
+        for E in eye.split(chunk_size):  # a block of basis vectors e_i -> the rows e_i'H
+            try:
+                with warnings.catch_warnings(), torch.enable_grad():
+                    warnings.simplefilter("ignore")  # vmap's performance notes
+                    block = torch.autograd.grad(flat_g, self.params, grad_outputs=E,
+                                                retain_graph=True, allow_unused=True,
+                                                is_grads_batched=True)
+                rows.append(_flatten_batch(block, self.params, len(E)))
+            except RuntimeError:  # an operation autograd cannot batch: one row at a time
+                rows.append(torch.stack([self.matvec(e) for e in E]))
+        H = torch.cat(rows)
         return (H + H.T) / 2  # symmetric up to round-off; make it exactly so
 
 

@@ -494,7 +494,8 @@ def trajectory(optimizer_class: type, f: Callable, x0, steps: int, *, max_grad_n
         optimizer.zero_grad()
         loss = f(x)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            raise ValueError(f"f must return a scalar tensor for a point of shape {tuple(x.shape)}, got {loss!r}")
+            raise ValueError(f"f must return a scalar tensor for a point of shape "
+                             f"{tuple(x.shape)}, got {loss!r}")
         loss.backward()
         if max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_([x], max_grad_norm)
@@ -562,8 +563,8 @@ def newton_critical_points(f: Landscape, starts: torch.Tensor, *, steps: int = 5
     tol = _args.positive("tol", tol)
     x = starts.detach().clone()
     for _ in range(steps):
-        step, info = torch.linalg.solve_ex(f.hessian(x), f.grad(x))  # H step = g, for every start at once
-        ok = (info == 0) & torch.isfinite(step).all(-1)
-        x = x - torch.where(ok.unsqueeze(-1), step, torch.zeros_like(step))  # a singular H: stay put
+        step, info = torch.linalg.solve_ex(f.hessian(x), f.grad(x))  # H step = g, all starts
+        ok = (info == 0) & torch.isfinite(step).all(-1)  # where H is singular: stay put
+        x = x - torch.where(ok.unsqueeze(-1), step, torch.zeros_like(step))
     converged = torch.linalg.vector_norm(f.grad(x), dim=-1) < tol
     return x, converged & torch.isfinite(x).all(-1)

@@ -203,3 +203,20 @@ def test_works_in_float32_and_is_deterministic():
     a = H_.top_eigenvalues(closure, params, k=2, generator=torch.Generator().manual_seed(4))
     b = H_.top_eigenvalues(closure, params, k=2, generator=torch.Generator().manual_seed(4))
     assert torch.equal(a, b) and math.isfinite(float(a[0]))
+
+
+def test_full_hessian_falls_back_to_one_product_per_row(monkeypatch):
+    closure, params, flat0, loss_of_flat = small_problem(seed=5)
+    reference = H_.full_hessian(closure, params, max_size=1000)
+    real_grad = torch.autograd.grad
+
+    def no_batching(*args, **kwargs):
+        if kwargs.get("is_grads_batched"):
+            raise RuntimeError("batching rule not implemented")
+        return real_grad(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", no_batching)
+    op = H_.HessianOperator(closure, params)
+    torch.testing.assert_close(op.matrix(chunk_size=7), reference, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="chunk_size"):
+        op.matrix(chunk_size=0)
