@@ -648,3 +648,33 @@ def test_spurious_features_construction():
     assert (X[:, 3:] != 0).any(0).logical_and((Xt[:, 3:] != 0).any(0)).sum() == 0  # test blocks are new
     with pytest.raises(ValueError, match="p must be > 0.5"):
         ck.data.spurious_features(10, 10, p=0.5)
+
+
+def test_trajectories_equal_one_landscape_trajectory_per_setting():
+    f = ck.landscapes.rosenbrock()
+    settings = [{"lr": 1e-3}, {"lr": 1e-3, "momentum": 0.9}, {"lr": 5e-4, "momentum": 0.9, "nesterov": True}]
+    batched = ko.trajectories(ko.SGD, f, (-1.0, 1.5), 50, settings)
+    assert batched.shape == (3, 51, 2)
+    for path, setting in zip(batched, settings):
+        single = ck.landscapes.trajectory(ko.SGD, f, (-1.0, 1.5), 50, **setting)
+        assert torch.allclose(path, single, rtol=0, atol=1e-12)
+    # a plain callable (no exact .grad) goes through autograd
+    bowl = lambda xy: (xy ** 2).sum(-1)  # noqa: E731
+    (path,) = ko.trajectories(ko.Adam, bowl, (1.0, -1.0), 20, [{"lr": 0.1}])
+    assert torch.allclose(path, ck.landscapes.trajectory(ko.Adam, bowl, (1.0, -1.0), 20, lr=0.1), atol=1e-12)
+    with pytest.raises(ValueError, match="settings"):
+        ko.trajectories(ko.SGD, f, (0.0, 0.0), 5, [])
+    with pytest.raises(TypeError, match="optimizer_class"):
+        ko.trajectories(ko.SGD([torch.zeros(1, requires_grad=True)]), f, (0.0, 0.0), 5, [{}])
+
+
+def test_noisy_quadratic_checks_its_arguments():
+    with pytest.raises(ValueError, match="curvatures"):
+        ko.NoisyQuadratic([1.0, 0.0])
+    problem = ko.NoisyQuadratic([1.0])
+    with pytest.raises(TypeError, match="make_optimizer"):
+        problem.run(lambda p: None, 3)
+    with pytest.raises(ValueError, match="average"):
+        problem.run(lambda p: ko.SGD(p, lr=0.1), 3, average="median")
+    with pytest.raises(ValueError, match="theta"):
+        problem.loss(torch.zeros(3, 2))
