@@ -13,6 +13,11 @@ from collections import defaultdict
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The suite runs two workers on two cores (and the book build executes notebooks alongside). The
+# chapters' tensors are small, where extra intra-op threads only fight over the cores: one thread
+# per process. Notebook kernels and the book build inherit this from the environment.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 NOTEBOOK_BUDGET_S = float(os.environ.get("COURSEKIT_NOTEBOOK_BUDGET", "60"))
 _notebook_seconds: dict[str, float] = defaultdict(float)
 _notebook_failed: set[str] = set()
