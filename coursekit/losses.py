@@ -84,7 +84,8 @@ def zero_one_loss(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean"
     return _reduce(wrong, reduction)
 
 
-def nll(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean", *, bits: bool = False) -> torch.Tensor:
+def nll(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean", *,
+        bits: bool = False) -> torch.Tensor:
     """Negative log-likelihood of the labels, ``-log p_model(y | x; theta)``, computed stably from logits.
 
     For K classes ``-log softmax(z)_y = logsumexp(z) - z_y`` (the same value as ``F.cross_entropy``); for a
@@ -103,9 +104,10 @@ def nll(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean", *, bits:
     _check_logits(logits, y)
     if logits.ndim == 1:
         sign = 2.0 * y.to(logits.dtype) - 1.0
-        values = F.softplus(-sign * logits)                      # log(1 + e^{-margin})
+        values = F.softplus(-sign * logits)                  # log(1 + e^{-margin})
     else:
-        values = torch.logsumexp(logits, dim=1) - logits.gather(1, y[:, None]).squeeze(1)
+        true_class = logits.gather(1, y[:, None]).squeeze(1)
+        values = torch.logsumexp(logits, dim=1) - true_class     # log sum_k e^{z_k} - z_y
     if bits:
         values = values / math.log(2.0)
     return _reduce(values, reduction)
@@ -128,7 +130,7 @@ def margins(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if logits.ndim == 1:
         return (2.0 * y.to(logits.dtype) - 1.0) * logits
     true_class = logits.gather(1, y[:, None]).squeeze(1)
-    others = logits.scatter(1, y[:, None], float("-inf"))       # hide the true class
+    others = logits.scatter(1, y[:, None], float("-inf"))   # hide the true class
     return true_class - others.max(dim=1).values
 
 
@@ -151,7 +153,8 @@ def _logistic_objective(v, Z, sign, l2):
     return F.softplus(-margin).mean(-1) + 0.5 * l2 * (v * v).sum(-1)
 
 
-def logistic_regression(X: torch.Tensor, y: torch.Tensor, *, l2: float = 1e-3, steps: int = 50, tol: float = 1e-16):
+def logistic_regression(X: torch.Tensor, y: torch.Tensor, *, l2: float = 1e-3, steps: int = 50,
+                        tol: float = 1e-16):
     """Fit a linear classifier by minimizing the empirical NLL (logistic regression) with Newton's method.
 
     Minimizes, over ``v = (w, b)``,
@@ -177,22 +180,24 @@ def logistic_regression(X: torch.Tensor, y: torch.Tensor, *, l2: float = 1e-3, s
     l2 = _args.positive("l2", l2)
     steps = _args.positive_int("steps", steps)
     tol = _args.positive("tol", tol)
-    Z = torch.cat([X, torch.ones_like(X[..., :1])], dim=-1)        # append a 1 for the bias
+    Z = torch.cat([X, torch.ones_like(X[..., :1])], dim=-1)   # append a 1 for the bias
     sign = 2.0 * y.to(X.dtype) - 1.0
     m, p = Z.shape[-2], Z.shape[-1]
     v = torch.zeros(*Z.shape[:-2], p, dtype=X.dtype, device=X.device)
     eye = torch.eye(p, dtype=X.dtype, device=X.device)
     value = _logistic_objective(v, Z, sign, l2)
     for _ in range(steps):
-        p_wrong = torch.sigmoid(-sign * (Z @ v.unsqueeze(-1)).squeeze(-1))   # 1 - p_model(y_i | x_i)
+        margin = sign * (Z @ v.unsqueeze(-1)).squeeze(-1)
+        p_wrong = torch.sigmoid(-margin)                      # 1 - p_model(y_i | x_i)
         grad = -((sign * p_wrong).unsqueeze(-2) @ Z).squeeze(-2) / m + l2 * v
-        H = (Z.transpose(-1, -2) * (p_wrong * (1 - p_wrong)).unsqueeze(-2)) @ Z / m + l2 * eye
+        curvature = (p_wrong * (1 - p_wrong)).unsqueeze(-2)
+        H = (Z.transpose(-1, -2) * curvature) @ Z / m + l2 * eye
         direction = torch.linalg.solve(H, grad.unsqueeze(-1)).squeeze(-1)
-        active = (grad * direction).sum(-1) > tol                 # Newton decrement: J - min J ~ half of it
+        active = (grad * direction).sum(-1) > tol   # Newton decrement, ~ 2 (J - min J)
         if not bool(active.any()):
             break
         t = torch.ones_like(value)
-        for _ in range(30):                                        # halve t where J would increase
+        for _ in range(30):                                   # halve t where J would rise
             candidate = v - t.unsqueeze(-1) * direction
             new_value = _logistic_objective(candidate, Z, sign, l2)
             worse = active & (new_value > value)
@@ -205,7 +210,8 @@ def logistic_regression(X: torch.Tensor, y: torch.Tensor, *, l2: float = 1e-3, s
     return v[..., :-1], v[..., -1]
 
 
-def logistic_gradient_descent(X: torch.Tensor, y: torch.Tensor, *, lr: float, steps: int, record=None):
+def logistic_gradient_descent(X: torch.Tensor, y: torch.Tensor, *, lr: float, steps: int,
+                              record=None):
     """Plain gradient descent on the unregularized logistic NLL from ``w = 0, b = 0``, recording the path.
 
     Repeats ``v <- v - lr * grad J(v)`` with ``J(w, b) = (1/m) sum_i log(1 + exp(-s_i (w'x_i + b)))``.
@@ -235,7 +241,8 @@ def logistic_gradient_descent(X: torch.Tensor, y: torch.Tensor, *, lr: float, st
         keep = {_args.positive_int("record", t, allow_zero=True) for t in values}
         if any(t > steps for t in keep):
             raise ValueError(f"record must hold steps between 0 and steps={steps}, got {max(keep)}")
-    Z = (2.0 * y.to(X.dtype) - 1.0)[:, None] * torch.cat([X, torch.ones_like(X[:, :1])], dim=1)  # rows s_i (x_i, 1)
+    sign = 2.0 * y.to(X.dtype) - 1.0
+    Z = sign[:, None] * torch.cat([X, torch.ones_like(X[:, :1])], dim=1)   # rows s_i (x_i, 1)
     v = torch.zeros(Z.shape[1], dtype=X.dtype, device=X.device)
     path = []
     for t in range(steps + 1):
@@ -243,7 +250,7 @@ def logistic_gradient_descent(X: torch.Tensor, y: torch.Tensor, *, lr: float, st
             path.append((t, v.clone()))
         if t == steps:
             break
-        grad = -(torch.sigmoid(-(Z @ v)) @ Z) / len(Z)             # grad of mean log(1 + e^{-margin})
+        grad = -(torch.sigmoid(-(Z @ v)) @ Z) / len(Z)   # grad of mean log(1 + e^{-margin})
         v -= lr * grad
     V = torch.stack([v_t for _, v_t in path])
     return {"step": torch.tensor([t for t, _ in path]), "w": V[:, :-1], "b": V[:, -1]}
