@@ -32,7 +32,7 @@ from .train import DivergenceError, History
 
 __all__ = [
     "generator", "discriminator", "value", "discriminator_loss", "generator_loss", "LOSSES", "train_step",
-    "train", "generator_grad_norm", "optimal_discriminator", "jensen_shannon", "value_of_densities",
+    "train", "generator_grad_norm", "bilinear_game", "optimal_discriminator", "jensen_shannon", "value_of_densities",
     "mixture_1d", "ring_centers", "ring_of_gaussians", "ModeCoverage", "mode_coverage",
 ]
 
@@ -216,6 +216,38 @@ def generator_grad_norm(G: nn.Module, D: nn.Module, z: torch.Tensor, kind: str) 
     params = [p for p in G.parameters() if p.requires_grad]
     grads = torch.autograd.grad(generator_loss(D(G(z)), kind), params)
     return float(torch.sqrt(sum(g.pow(2).sum() for g in grads)))
+
+
+def bilinear_game(steps: int, lr: float, momentum: float = 0.0, *, start: tuple[float, float] = (1.0, 1.0),
+                  alternating: bool = True) -> torch.Tensor:
+    """Gradient descent-ascent with heavy-ball momentum on the simplest game, min_x max_y f(x, y) = x y.
+
+    The only equilibrium is (0, 0). The players update in turn (as in Algorithm 1) or simultaneously:
+
+        v_x <- mu v_x + d f / d x = mu v_x + y,     x <- x - lr v_x
+        v_y <- mu v_y + d f / d y = mu v_y + x,     y <- y + lr v_y   (x already updated when alternating)
+
+    The gradient field (y, -x) rotates around the equilibrium instead of pointing at it; with
+    alternating steps and mu = 0 the iterates circle at a bounded distance, while positive momentum
+    makes them spiral outward (Gidel et al., 2019).
+
+    Returns:
+        the trajectory, a float64 tensor of shape (steps + 1, 2).
+    """
+    steps = _args.positive_int("steps", steps)
+    lr = _args.positive("lr", lr)
+    momentum = _args.real("momentum", momentum, low=-1.0, high=1.0, low_open=True, high_open=True)
+    x, y = (float(v) for v in start)
+    vx = vy = 0.0
+    path = [(x, y)]
+    for _ in range(steps):
+        x_old = x
+        vx = momentum * vx + y
+        x = x - lr * vx                     # the minimizing player descends
+        vy = momentum * vy + (x if alternating else x_old)
+        y = y + lr * vy                     # the maximizing player ascends
+        path.append((x, y))
+    return torch.tensor(path, dtype=torch.float64)
 
 
 # --------------------------------------------------------------------------------------------

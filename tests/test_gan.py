@@ -278,3 +278,18 @@ def test_training_runs_on_the_default_device():
     h = gan.train(G, D, opt_g, opt_d, lambda m: gan.ring_of_gaussians(m, device=dev),
                   lambda m: torch.randn(m, 2, device=dev), steps=5, batch_size=8, record_every=5)
     assert len(h.steps) == 1 and not h.diverged
+
+
+def test_bilinear_game_momentum_spirals_outward():
+    radius = {mu: float(gan.bilinear_game(200, 0.1, mu)[-1].norm()) for mu in (-0.5, 0.0, 0.5, 0.9)}
+    assert radius[0.0] < 2.0                       # alternating GDA cycles at a bounded distance
+    assert radius[-0.5] < radius[0.0]              # negative momentum converges (slowly)
+    assert 10 < radius[0.5] < radius[0.9]          # positive momentum diverges, faster with more momentum
+    path = gan.bilinear_game(3, 0.5, 0.0)
+    # by hand: x1 = 1 - 0.5*1 = 0.5, y1 = 1 + 0.5*0.5 = 1.25
+    assert torch.allclose(path[1], torch.tensor([0.5, 1.25], dtype=torch.float64))
+    simultaneous = gan.bilinear_game(3, 0.5, 0.0, alternating=False)
+    assert torch.allclose(simultaneous[1], torch.tensor([0.5, 1.5], dtype=torch.float64))
+    assert float(gan.bilinear_game(200, 0.1, 0.0, alternating=False)[-1].norm()) > radius[0.0]
+    with pytest.raises(ValueError, match="momentum"):
+        gan.bilinear_game(10, 0.1, 1.0)
