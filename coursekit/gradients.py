@@ -103,7 +103,8 @@ def minibatch_grads(G: torch.Tensor, batch_size: int, num_batches: int, *, repla
     Each batch draws m = ``batch_size`` of the n rows of ``G`` uniformly at random, with replacement
     (independent draws from the empirical distribution) or without (a random subset, like one batch of a
     shuffled epoch). All batches are computed at once as ``W @ G``, where row k of ``W`` holds weight 1/m
-    on each example drawn for batch k.
+    on each example drawn for batch k (summed when an example is drawn twice). ``W`` is stored sparse,
+    and made dense for large batches, where a dense product is faster.
 
     Args:
         G: per-example gradients, shape (n, p).
@@ -125,8 +126,12 @@ def minibatch_grads(G: torch.Tensor, batch_size: int, num_batches: int, *, repla
         idx = torch.randint(0, n, (num_batches, m), generator=generator)
     else:
         idx = torch.rand(num_batches, n, generator=generator).argsort(dim=1)[:, :m]
-    W = torch.zeros(num_batches, n, dtype=G.dtype)
-    W.scatter_add_(1, idx, torch.full(idx.shape, 1.0 / m, dtype=G.dtype))   # counts / m
+    rows = torch.arange(num_batches).repeat_interleave(m)
+    weights = torch.full((num_batches * m,), 1.0 / m, dtype=G.dtype)
+    W = torch.sparse_coo_tensor(torch.stack([rows, idx.reshape(-1)]), weights, (num_batches, n),
+                                check_invariants=True).coalesce()      # sums repeated draws
+    if 16 * m > n:
+        W = W.to_dense()
     return W.to(G.device) @ G
 
 
