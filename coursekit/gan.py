@@ -222,10 +222,11 @@ def bilinear_game(steps: int, lr: float, momentum: float = 0.0, *, start: tuple[
                   alternating: bool = True) -> torch.Tensor:
     """Gradient descent-ascent with heavy-ball momentum on the simplest game, min_x max_y f(x, y) = x y.
 
-    The only equilibrium is (0, 0). The players update in turn (as in Algorithm 1) or simultaneously:
+    The only equilibrium is (0, 0). The players update in turn (as in Algorithm 1) or simultaneously,
+    with step eta = ``lr`` and momentum mu = ``momentum``:
 
-        v_x <- mu v_x + d f / d x = mu v_x + y,     x <- x - lr v_x
-        v_y <- mu v_y + d f / d y = mu v_y + x,     y <- y + lr v_y   (x already updated when alternating)
+        v_x <- mu v_x + d f / d x = mu v_x + y,     x <- x - eta v_x
+        v_y <- mu v_y + d f / d y = mu v_y + x,     y <- y + eta v_y   (x already updated when alternating)
 
     The gradient field (y, -x) rotates around the equilibrium instead of pointing at it; with
     alternating steps and mu = 0 the iterates circle at a bounded distance, while positive momentum
