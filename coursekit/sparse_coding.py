@@ -1,0 +1,422 @@
+"""Sparse coding: the energy, soft thresholding, ISTA, FISTA, dictionary learning and LISTA.
+
+Notation (as in the book and in Gregor & LeCun 2010): an input ``x`` in R^n is explained by a code
+``z`` in R^m through a dictionary ``W_d`` of shape (n, m) whose columns (the *atoms*) have unit norm.
+The code is found by minimizing the sparse-coding energy
+
+    E(x, z) = 1/2 ||x - W_d z||^2 + alpha ||z||_1 .
+
+Batches of inputs are rows: ``X`` has shape (B, n) and the codes ``Z`` shape (B, m), so the ISTA
+step for a whole batch reads ``Z = h_theta(X W_e' + Z S')``.
+
+    W_d = learn_dictionary(X, num_atoms=64, alpha=0.2).W_d
+    Z_star = optimal_codes(X, W_d, alpha=0.2)
+    run = fista(X, W_d, alpha=0.2, num_iters=50, z_star=Z_star)     # run.error[k]: error after k steps
+    encoder = LISTA(W_d, alpha=0.2, num_iters=1)                    # starts as 2 steps of ISTA, then trains
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from . import _args
+
+__all__ = [
+    "soft_threshold", "energy", "lipschitz_constant", "ista_operators", "Iterates", "ista", "fista",
+    "optimality_violation", "optimal_codes", "code_error", "code_loss", "Dictionary", "learn_dictionary", "LISTA",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# The energy and its proximal operator
+
+def soft_threshold(v: torch.Tensor, theta) -> torch.Tensor:
+    """The shrinkage function h_theta, applied coordinate-wise.
+
+        [h_theta(v)]_i = sign(v_i) max(|v_i| - theta_i, 0)
+
+    It is the proximal operator of theta ||.||_1: the minimizer of 1/2 ||u - v||^2 + theta ||u||_1.
+
+    Args:
+        v: a tensor of any shape.
+        theta: the threshold(s): a number >= 0 or a tensor broadcastable to ``v`` (one per coordinate).
+
+    Returns:
+        a tensor shaped like ``v``.
+    """
+    _args.tensor("v", v, floating=True)
+    if isinstance(theta, torch.Tensor):
+        if not theta.is_floating_point():
+            raise TypeError(f"theta must have a floating dtype, got {theta.dtype}")
+    else:
+        theta = _args.real("theta", theta, low=0.0)
+    return torch.sign(v) * torch.relu(v.abs() - theta)
+
+
+def _inputs(x: torch.Tensor, W_d: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """Check x (B, n) or (n,) against W_d (n, m); return x as a 2-D batch and whether it was 1-D."""
+    _args.tensor("W_d", W_d, ndim=2, floating=True)
+    _args.tensor("x", x, ndim=(1, 2), floating=True)
+    if x.shape[-1] != W_d.shape[0]:
+        raise ValueError(f"x has {x.shape[-1]} features but W_d has {W_d.shape[0]} rows (W_d must be n x m)")
+    if x.dtype != W_d.dtype or x.device != W_d.device:
+        raise ValueError(f"x and W_d must share dtype and device, got {x.dtype}/{x.device} and {W_d.dtype}/{W_d.device}")
+    return (x.unsqueeze(0), True) if x.ndim == 1 else (x, False)
+
+
+def _codes(name: str, z: torch.Tensor, batch: int, m: int) -> torch.Tensor:
+    _args.tensor(name, z, ndim=(1, 2), floating=True)
+    z2 = z.unsqueeze(0) if z.ndim == 1 else z
+    if z2.shape != (batch, m):
+        raise ValueError(f"{name} must have shape ({batch}, {m}) to match x and W_d, got {tuple(z.shape)}")
+    return z2
+
+
+def energy(x: torch.Tensor, z: torch.Tensor, W_d: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The sparse-coding energy of each input, E(x, z) = 1/2 ||x - W_d z||^2 + alpha ||z||_1.
+
+    Args:
+        x: inputs, shape (B, n) or (n,).
+        z: codes, shape (B, m) or (m,).
+        W_d: the dictionary, shape (n, m) (atoms in columns).
+        alpha: the sparsity weight, >= 0.
+
+    Returns:
+        the energies, shape (B,) (a 0-d tensor for a single input).
+    """
+    X, single = _inputs(x, W_d)
+    Z = _codes("z", z, len(X), W_d.shape[1])
+    alpha = _args.real("alpha", alpha, low=0.0)
+    E = 0.5 * (X - Z @ W_d.T).pow(2).sum(1) + alpha * Z.abs().sum(1)
+    return E[0] if single else E
+
+
+def lipschitz_constant(W_d: torch.Tensor) -> float:
+    """L = the largest eigenvalue of W_d' W_d (the squared largest singular value of W_d).
+
+    It is the Lipschitz constant of the gradient of the smooth part 1/2 ||x - W_d z||^2, so 1/L is
+    the largest step ISTA may take.
+    """
+    _args.tensor("W_d", W_d, ndim=2, floating=True)
+    return float(torch.linalg.matrix_norm(W_d, ord=2)) ** 2
+
+
+def ista_operators(W_d: torch.Tensor, alpha: float, L: float | None = None):
+    """The three pieces of an ISTA step z <- h_theta(W_e x + S z).
+
+        W_e = W_d' / L,   S = I - W_d' W_d / L,   theta = alpha / L
+
+    Args:
+        W_d: the dictionary, shape (n, m).
+        alpha: the sparsity weight, >= 0.
+        L: a step constant, at least the largest eigenvalue of W_d' W_d (computed when ``None``).
+
+    Returns:
+        ``(W_e, S, theta)``: the filter matrix (m, n), the mutual-inhibition matrix (m, m) and the
+        threshold (a float).
+    """
+    _args.tensor("W_d", W_d, ndim=2, floating=True)
+    alpha = _args.real("alpha", alpha, low=0.0)
+    L_min = lipschitz_constant(W_d)
+    if L is None:
+        L = L_min
+    else:
+        L = _args.positive("L", L)
+        if L < L_min * (1 - 1e-6):
+            raise ValueError(f"L must be >= the largest eigenvalue of W_d'W_d ({L_min:.6g}) for ISTA to converge, got {L}")
+    m = W_d.shape[1]
+    W_e = W_d.T / L
+    S = torch.eye(m, dtype=W_d.dtype, device=W_d.device) - W_d.T @ W_d / L
+    return W_e, S, alpha / L
+
+
+# --------------------------------------------------------------------------------------------
+# ISTA and FISTA
+
+@dataclass
+class Iterates:
+    """What ISTA/FISTA return.
+
+    Attributes:
+        z: the final codes, shape (B, m) (or (m,) for a single input).
+        energy: mean energy over the batch after k = 0, 1, ..., num_iters steps (k = 0 is z = 0).
+        error: mean code error ||z_k - z*||^2 after each step (only when ``z_star`` was given, else ``None``).
+    """
+
+    z: torch.Tensor
+    energy: torch.Tensor
+    error: torch.Tensor | None = None
+
+
+def _run(x, W_d, alpha, num_iters, L, z_star, accelerated: bool) -> Iterates:
+    X, single = _inputs(x, W_d)
+    alpha = _args.real("alpha", alpha, low=0.0)
+    num_iters = _args.positive_int("num_iters", num_iters, allow_zero=True)
+    m = W_d.shape[1]
+    Zs = None if z_star is None else _codes("z_star", z_star, len(X), m)
+    W_e, S, theta = ista_operators(W_d, alpha, L)
+
+    def record(Z):
+        energies.append(energy(X, Z, W_d, alpha).mean())
+        if Zs is not None:
+            errors.append(code_error(Z, Zs))
+
+    energies, errors = [], []
+    B = X @ W_e.T                                  # W_e x, computed once
+    Z = torch.zeros(len(X), m, dtype=X.dtype, device=X.device)
+    record(Z)
+    Y, t = Z, 1.0                                  # FISTA's extrapolated point and step counter
+    for _ in range(num_iters):
+        if accelerated:
+            Z_new = soft_threshold(B + Y @ S.T, theta)                  # proximal step from y_k
+            t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
+            Y = Z_new + ((t - 1) / t_next) * (Z_new - Z)               # y_{k+1} = z_k + (t_k-1)/t_{k+1} (z_k - z_{k-1})
+            Z, t = Z_new, t_next
+        else:
+            Z = soft_threshold(B + Z @ S.T, theta)                      # z_{k+1} = h_theta(W_e x + S z_k)
+        record(Z)
+    error = torch.stack(errors) if errors else None
+    return Iterates(Z[0] if single else Z, torch.stack(energies), error)
+
+
+@torch.no_grad()
+def ista(x: torch.Tensor, W_d: torch.Tensor, alpha: float, num_iters: int = 100, *, L: float | None = None,
+         z_star: torch.Tensor | None = None) -> Iterates:
+    """ISTA (Daubechies et al. 2004): iterate z_{k+1} = h_theta(W_e x + S z_k) from z_0 = 0.
+
+    With W_e = W_d'/L, S = I - W_d'W_d/L and theta = alpha/L (see :func:`ista_operators`), each step
+    is a gradient step of size 1/L on 1/2 ||x - W_d z||^2 followed by soft thresholding. The energy
+    decreases monotonically, and E(z_k) - E* <= L ||z*||^2 / (2k).
+
+    Args:
+        x: inputs, shape (B, n) or (n,): the whole batch is coded at once.
+        W_d: the dictionary, shape (n, m).
+        alpha: the sparsity weight, >= 0.
+        num_iters: the number of steps k (0 returns z = 0).
+        L: the step constant (default: the largest eigenvalue of W_d'W_d).
+        z_star: optional reference codes (e.g. from :func:`optimal_codes`) to record the code error.
+
+    Returns:
+        an :class:`Iterates` with the final codes and the per-iteration mean energy (and error).
+    """
+    return _run(x, W_d, alpha, num_iters, L, z_star, accelerated=False)
+
+
+@torch.no_grad()
+def fista(x: torch.Tensor, W_d: torch.Tensor, alpha: float, num_iters: int = 100, *, L: float | None = None,
+          z_star: torch.Tensor | None = None) -> Iterates:
+    """FISTA (Beck & Teboulle 2009): ISTA's step taken from an extrapolated point.
+
+        z_k     = h_theta(W_e x + S y_k)
+        t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2
+        y_{k+1} = z_k + (t_k - 1) / t_{k+1} (z_k - z_{k-1})
+
+    with y_1 = z_0 = 0, t_1 = 1. The same cost per step as ISTA, and E(z_k) - E* <= 2 L ||z*||^2 / (k+1)^2.
+
+    Arguments and return value as in :func:`ista`.
+    """
+    return _run(x, W_d, alpha, num_iters, L, z_star, accelerated=True)
+
+
+def optimality_violation(x: torch.Tensor, z: torch.Tensor, W_d: torch.Tensor, alpha: float) -> torch.Tensor:
+    """How far each code is from satisfying the optimality condition 0 in dE(x, z).
+
+    With the residual correlations r = W_d'(x - W_d z), z minimizes E exactly when
+    r_i = alpha sign(z_i) where z_i != 0 and |r_i| <= alpha where z_i = 0. Returns, per input, the
+    largest violation max_i |r_i - alpha sign(z_i)| (on the support) or max_i (|r_i| - alpha)_+ (off it).
+
+    Returns:
+        a tensor of shape (B,) (0-d for a single input); zero at the optimum.
+    """
+    X, single = _inputs(x, W_d)
+    Z = _codes("z", z, len(X), W_d.shape[1])
+    alpha = _args.real("alpha", alpha, low=0.0)
+    r = (X - Z @ W_d.T) @ W_d
+    v = torch.where(Z != 0, (r - alpha * torch.sign(Z)).abs(), torch.relu(r.abs() - alpha)).amax(1)
+    return v[0] if single else v
+
+
+@torch.no_grad()
+def optimal_codes(x: torch.Tensor, W_d: torch.Tensor, alpha: float, *, tol: float = 1e-4,
+                  max_iters: int = 10000, check_every: int = 25) -> torch.Tensor:
+    """The minimizers z* = argmin_z E(x, z), by running FISTA to convergence.
+
+    FISTA's momentum makes the energy oscillate near the end; restarting it (t = 1) for an input
+    whenever its step points uphill, (y_k - z_k)'(z_k - z_{k-1}) > 0 (O'Donoghue & Candes 2015),
+    removes the oscillations and converges much faster. Stops when every code satisfies the
+    optimality condition to within ``tol * alpha`` (see :func:`optimality_violation`); raises if
+    that takes more than ``max_iters`` steps (the answer would not be optimal).
+
+    Args:
+        x, W_d: as in :func:`ista`.
+        alpha: the sparsity weight, > 0.
+        tol: the largest optimality violation allowed, relative to alpha.
+        max_iters: the largest number of steps.
+        check_every: how often to test convergence.
+
+    Returns:
+        the optimal codes, shape (B, m) (or (m,)).
+    """
+    X, single = _inputs(x, W_d)
+    alpha = _args.positive("alpha", alpha)
+    tol = _args.positive("tol", tol)
+    max_iters = _args.positive_int("max_iters", max_iters)
+    check_every = _args.positive_int("check_every", check_every)
+    W_e, S, theta = ista_operators(W_d, alpha)
+    B = X @ W_e.T
+    Z = torch.zeros(len(X), W_d.shape[1], dtype=X.dtype, device=X.device)
+    Y = Z
+    t = torch.ones(len(X), 1, dtype=X.dtype, device=X.device)          # one momentum counter per input
+    for k in range(1, max_iters + 1):
+        Z_new = soft_threshold(B + Y @ S.T, theta)
+        uphill = ((Y - Z_new) * (Z_new - Z)).sum(1, keepdim=True) > 0
+        t = torch.where(uphill, torch.ones_like(t), t)                  # adaptive restart
+        t_next = (1 + torch.sqrt(1 + 4 * t * t)) / 2
+        Y = Z_new + ((t - 1) / t_next) * (Z_new - Z)
+        Z, t = Z_new, t_next
+        if k % check_every == 0 and float(optimality_violation(X, Z, W_d, alpha).max()) < tol * alpha:
+            return Z[0] if single else Z
+    worst = float(optimality_violation(X, Z, W_d, alpha).max())
+    raise RuntimeError(f"FISTA did not reach tol={tol} in max_iters={max_iters} steps (largest optimality "
+                       f"violation {worst / alpha:.2g} alpha); raise max_iters or tol")
+
+
+def code_error(z: torch.Tensor, z_star: torch.Tensor) -> torch.Tensor:
+    """The code prediction error: the mean over the batch of ||z - z*||^2 (a 0-d tensor)."""
+    _args.tensor("z", z, floating=True)
+    _args.tensor("z_star", z_star, floating=True)
+    if z.shape != z_star.shape:
+        raise ValueError(f"z and z_star must have the same shape, got {tuple(z.shape)} and {tuple(z_star.shape)}")
+    diff = (z - z_star).pow(2)
+    return diff.sum(-1).mean() if diff.ndim > 1 else diff.sum()
+
+
+def code_loss(z: torch.Tensor, z_star: torch.Tensor) -> torch.Tensor:
+    """LISTA's training loss, L(W) = 1/P sum_p 1/2 ||z*_p - f_e(x_p; W)||^2 (differentiable in ``z``)."""
+    return 0.5 * code_error(z, z_star)
+
+
+# --------------------------------------------------------------------------------------------
+# Dictionary learning
+
+@dataclass
+class Dictionary:
+    """A learned dictionary: ``W_d`` (n, m) with unit-norm columns, and the mean energy of each minibatch."""
+
+    W_d: torch.Tensor
+    energy: torch.Tensor
+
+
+def _unit_columns(D: torch.Tensor) -> torch.Tensor:
+    return D / D.norm(dim=0, keepdim=True).clamp_min(1e-12)
+
+
+@torch.no_grad()
+def learn_dictionary(X: torch.Tensor, num_atoms: int, alpha: float, *, num_steps: int = 300, batch_size: int = 256,
+                     coding_iters: int = 30, update_iters: int = 5, forget: float = 0.95,
+                     generator: torch.Generator | None = None) -> Dictionary:
+    """Learn W_d by minimizing the average of min_z E(x, z) over the rows of X (online, in minibatches).
+
+    Each step alternates the two blocks of variables (as in Mairal et al. 2010):
+
+    1. sparse coding: Z = FISTA codes of a minibatch X_b with the current dictionary;
+    2. dictionary update: with the running statistics A = sum Z'Z and B = sum X_b'Z (older
+       minibatches down-weighted by ``forget``), a few projected gradient steps on the surrogate
+       1/2 tr(W_d' W_d A) - tr(W_d' B), i.e. W_d <- W_d - (W_d A - B) / ||A||_2, each followed by
+       rescaling every atom to unit norm. An atom no code uses is re-drawn from the data.
+
+    Args:
+        X: training inputs, shape (P, n).
+        num_atoms: m, the number of atoms (m > n is an overcomplete dictionary).
+        alpha: the sparsity weight of the energy, > 0.
+        num_steps: minibatches processed.
+        batch_size: inputs per minibatch.
+        coding_iters: FISTA steps for the codes of each minibatch.
+        update_iters: projected gradient steps on the dictionary per minibatch.
+        forget: weight in [0, 1) of the past statistics at each step.
+        generator: a CPU ``torch.Generator`` for the initial atoms and the minibatches.
+
+    Returns:
+        a :class:`Dictionary` (``W_d`` of shape (n, m), and the energy of each minibatch before its update).
+    """
+    _args.tensor("X", X, ndim=2, floating=True)
+    num_atoms = _args.positive_int("num_atoms", num_atoms)
+    alpha = _args.positive("alpha", alpha)
+    num_steps = _args.positive_int("num_steps", num_steps)
+    batch_size = _args.positive_int("batch_size", batch_size)
+    coding_iters = _args.positive_int("coding_iters", coding_iters)
+    update_iters = _args.positive_int("update_iters", update_iters)
+    forget = _args.fraction("forget", forget)
+    P, n = X.shape
+    if P < num_atoms:
+        raise ValueError(f"X must have at least num_atoms={num_atoms} rows to draw the initial atoms from, got {P}")
+
+    def rows(k):
+        return torch.randperm(P, generator=generator)[:k].to(X.device)
+
+    D = _unit_columns(X[rows(num_atoms)].T.clone())                 # initial atoms: random inputs
+    A = torch.zeros(num_atoms, num_atoms, dtype=X.dtype, device=X.device)
+    B = torch.zeros(n, num_atoms, dtype=X.dtype, device=X.device)
+    energies = []
+    for _ in range(num_steps):
+        Xb = X[rows(min(batch_size, P))]
+        Z = fista(Xb, D, alpha, coding_iters).z
+        energies.append(energy(Xb, Z, D, alpha).mean())
+        A = forget * A + Z.T @ Z / len(Xb)
+        B = forget * B + Xb.T @ Z / len(Xb)
+        step = 1.0 / max(float(torch.linalg.matrix_norm(A, ord=2)), 1e-12)
+        for _ in range(update_iters):
+            D = _unit_columns(D - step * (D @ A - B))
+        unused = A.diagonal() < 1e-10
+        if unused.any():                                               # revive dead atoms from the data
+            D[:, unused] = _unit_columns(X[rows(int(unused.sum()))].T.clone())
+    return Dictionary(D, torch.stack(energies))
+
+
+# --------------------------------------------------------------------------------------------
+# LISTA
+
+class LISTA(nn.Module):
+    """Learned ISTA (Gregor & LeCun 2010): ISTA unrolled for T steps, with W_e, S and theta learned.
+
+        Z(0) = h_theta(W_e x)
+        Z(t) = h_theta(W_e x + S Z(t - 1)),   t = 1, ..., T
+
+    The same W_e (m, n), S (m, m) and per-coordinate thresholds theta (m,) are shared by all T steps.
+    They start at the ISTA values W_d'/L, I - W_d'W_d/L and alpha/L, so before training LISTA with T
+    steps computes exactly T + 1 steps of ISTA from z = 0. Train it on :func:`code_loss` against
+    optimal codes.
+
+    Args:
+        W_d: the dictionary, shape (n, m).
+        alpha: the sparsity weight the target codes were computed with.
+        num_iters: T >= 0, the number of recurrent steps after the first shrinkage (T = 0 is the
+            one-layer encoder h_theta(W_e x)).
+        L: the ISTA step constant used for the initialization (default: the largest eigenvalue of W_d'W_d).
+    """
+
+    def __init__(self, W_d: torch.Tensor, alpha: float, num_iters: int = 1, *, L: float | None = None):
+        super().__init__()
+        self.num_iters = _args.positive_int("num_iters", num_iters, allow_zero=True)
+        W_e, S, theta = ista_operators(W_d, alpha, L)
+        self.W_e = nn.Parameter(W_e.clone())
+        self.S = nn.Parameter(S.clone())
+        self.theta = nn.Parameter(torch.full((W_d.shape[1],), theta, dtype=W_d.dtype, device=W_d.device))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes for a batch of inputs x (B, n) -> (B, m) (or (n,) -> (m,))."""
+        _args.tensor("x", x, ndim=(1, 2), floating=True)
+        if x.shape[-1] != self.W_e.shape[1]:
+            raise ValueError(f"x has {x.shape[-1]} features but the encoder expects {self.W_e.shape[1]}")
+        B = x @ self.W_e.T                         # W_e x, shared by every step
+        Z = soft_threshold(B, self.theta)           # Z(0)
+        for _ in range(self.num_iters):
+            Z = soft_threshold(B + Z @ self.S.T, self.theta)
+        return Z
+
+    def extra_repr(self) -> str:
+        m, n = self.W_e.shape
+        return f"n={n}, m={m}, T={self.num_iters}"
