@@ -10,3 +10,5 @@ from .schedules import InverseTimeDecay, LinearDecay
 from .sgd import SGD
 from . import functional, theory
 from .problems import NoisyQuadratic, trajectories
+from .entropy_sgd import EntropySGD, MinibatchClosure
+from .easgd import EASGD
