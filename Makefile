@@ -59,8 +59,11 @@ book: install assets
 	@if [ -z "$$CI" ] && { [ -n "$$DISPLAY" ] || [ "$$(uname)" = Darwin ]; }; then \
 	  $(PY) -m webbrowser -t "file://$(CURDIR)/_build/html/index.html" >/dev/null 2>&1 || true; fi
 
+# Unit tests and every notebook first (two workers, one core each, so the per-notebook times are
+# honest), then the book built and checked in the browser (the build executes the chapters again).
 test: install assets browser
-	$(PY) -m pytest
+	$(PY) -m pytest --ignore=tests/test_book.py
+	$(PY) -m pytest tests/test_book.py -n 0
 
 lab: install
 	$(BIN)/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
