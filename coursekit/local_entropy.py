@@ -156,7 +156,8 @@ def local_entropy_grad(f: Callable, x: torch.Tensor, gamma: float, grid: torch.T
 
 
 def sgld_mean(grad_f: Callable, x: torch.Tensor, gamma: float, *, steps: int, lr: float, noise: float = 1.0,
-              chains: int = 1, burn_in: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
+              chains: int = 1, burn_in: int = 0, checkpoints=None,
+              generator: torch.Generator | None = None) -> torch.Tensor:
     """Estimate <x'> under P(x'; x, gamma) with stochastic gradient Langevin dynamics.
 
     Runs ``chains`` independent chains from x' = x (for every entry of x at once)::
@@ -175,10 +176,13 @@ def sgld_mean(grad_f: Callable, x: torch.Tensor, gamma: float, *, steps: int, lr
         noise: the thermal noise eps >= 0 (the chains sample at temperature eps^2).
         chains: independent chains per anchor.
         burn_in: initial steps left out of the average.
+        checkpoints: optional increasing step counts (each in (burn_in, steps]) at which to also
+            return the running estimate, to see how it converges with the number of steps.
         generator: for the noise.
 
     Returns:
-        the estimate of <x'>, shaped like x.
+        the estimate of <x'>, shaped like x; with ``checkpoints``, a tensor of shape
+        (len(checkpoints), *x.shape) holding the estimate after each of those step counts.
     """
     _args.tensor("x", x, floating=True)
     gamma = _args.positive("gamma", gamma)
@@ -189,17 +193,23 @@ def sgld_mean(grad_f: Callable, x: torch.Tensor, gamma: float, *, steps: int, lr
     burn_in = _args.positive_int("burn_in", burn_in, allow_zero=True)
     if burn_in >= steps:
         raise ValueError(f"burn_in must be < steps, got burn_in={burn_in}, steps={steps}")
+    marks = [steps] if checkpoints is None else [int(c) for c in checkpoints]
+    if not marks or any(not burn_in < c <= steps for c in marks) or any(a >= b for a, b in zip(marks, marks[1:])):
+        raise ValueError(f"checkpoints must increase and lie in ({burn_in}, {steps}], got {checkpoints!r}")
     anchor = x.reshape(1, -1)
     xp = anchor.repeat(chains, 1)
     total = torch.zeros_like(xp)
     scale = noise * math.sqrt(2 * lr)
-    for k in range(steps):
-        xp = xp - lr * (grad_f(xp) - gamma * (anchor - xp))
+    estimates = []
+    for k in range(1, steps + 1):
+        xp = xp - lr * (grad_f(xp) - gamma * (anchor - xp))               # x' <- x' - lr (f'(x') - gamma (x - x'))
         if scale > 0:
             xp = xp + scale * torch.randn(xp.shape, generator=generator, dtype=xp.dtype).to(xp.device)
-        if k >= burn_in:
+        if k > burn_in:
             total += xp
-    return (total.sum(0) / (chains * (steps - burn_in))).reshape(x.shape)
+        if k in marks:
+            estimates.append((total.sum(0) / (chains * (k - burn_in))).reshape(x.shape))
+    return estimates[0] if checkpoints is None else torch.stack(estimates)
 
 
 @torch.no_grad()

@@ -151,35 +151,29 @@ class Iterates:
     error: torch.Tensor | None = None
 
 
-def _run(x, W_d, alpha, num_iters, L, z_star, accelerated: bool) -> Iterates:
-    X, single = _inputs(x, W_d)
-    alpha = _args.real("alpha", alpha, low=0.0)
-    num_iters = _args.positive_int("num_iters", num_iters, allow_zero=True)
-    m = W_d.shape[1]
-    Zs = None if z_star is None else _codes("z_star", z_star, len(X), m)
-    W_e, S, theta = ista_operators(W_d, alpha, L)
+class _Recorder:
+    """Checks the arguments of ISTA/FISTA and records the mean energy (and code error) after every step."""
 
-    def record(Z):
-        energies.append(energy(X, Z, W_d, alpha).mean())
-        if Zs is not None:
-            errors.append(code_error(Z, Zs))
+    def __init__(self, x, W_d, alpha, num_iters, L, z_star):
+        self.X, self.single = _inputs(x, W_d)
+        self.alpha = _args.real("alpha", alpha, low=0.0)
+        self.num_iters = _args.positive_int("num_iters", num_iters, allow_zero=True)
+        self.W_d = W_d
+        self.Z_star = None if z_star is None else _codes("z_star", z_star, len(self.X), W_d.shape[1])
+        self.operators = ista_operators(W_d, self.alpha, L)
+        self.energies, self.errors = [], []
 
-    energies, errors = [], []
-    B = X @ W_e.T                                  # W_e x, computed once
-    Z = torch.zeros(len(X), m, dtype=X.dtype, device=X.device)
-    record(Z)
-    Y, t = Z, 1.0                                  # FISTA's extrapolated point and step counter
-    for _ in range(num_iters):
-        if accelerated:
-            Z_new = soft_threshold(B + Y @ S.T, theta)                  # proximal step from y_k
-            t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
-            Y = Z_new + ((t - 1) / t_next) * (Z_new - Z)               # y_{k+1} = z_k + (t_k-1)/t_{k+1} (z_k - z_{k-1})
-            Z, t = Z_new, t_next
-        else:
-            Z = soft_threshold(B + Z @ S.T, theta)                      # z_{k+1} = h_theta(W_e x + S z_k)
-        record(Z)
-    error = torch.stack(errors) if errors else None
-    return Iterates(Z[0] if single else Z, torch.stack(energies), error)
+    def zeros(self) -> torch.Tensor:
+        return torch.zeros(len(self.X), self.W_d.shape[1], dtype=self.X.dtype, device=self.X.device)
+
+    def record(self, Z: torch.Tensor) -> None:
+        self.energies.append(energy(self.X, Z, self.W_d, self.alpha).mean())
+        if self.Z_star is not None:
+            self.errors.append(code_error(Z, self.Z_star))
+
+    def result(self, Z: torch.Tensor) -> Iterates:
+        error = torch.stack(self.errors) if self.errors else None
+        return Iterates(Z[0] if self.single else Z, torch.stack(self.energies), error)
 
 
 @torch.no_grad()
@@ -202,7 +196,15 @@ def ista(x: torch.Tensor, W_d: torch.Tensor, alpha: float, num_iters: int = 100,
     Returns:
         an :class:`Iterates` with the final codes and the per-iteration mean energy (and error).
     """
-    return _run(x, W_d, alpha, num_iters, L, z_star, accelerated=False)
+    run = _Recorder(x, W_d, alpha, num_iters, L, z_star)
+    W_e, S, theta = run.operators
+    B = run.X @ W_e.T                                   # W_e x, computed once for the whole batch
+    Z = run.zeros()                                     # z_0 = 0
+    run.record(Z)
+    for _ in range(run.num_iters):
+        Z = soft_threshold(B + Z @ S.T, theta)          # z_{k+1} = h_theta(W_e x + S z_k)
+        run.record(Z)
+    return run.result(Z)
 
 
 @torch.no_grad()
@@ -218,7 +220,19 @@ def fista(x: torch.Tensor, W_d: torch.Tensor, alpha: float, num_iters: int = 100
 
     Arguments and return value as in :func:`ista`.
     """
-    return _run(x, W_d, alpha, num_iters, L, z_star, accelerated=True)
+    run = _Recorder(x, W_d, alpha, num_iters, L, z_star)
+    W_e, S, theta = run.operators
+    B = run.X @ W_e.T
+    Z = Y = run.zeros()                                 # z_0 = y_1 = 0
+    t = 1.0
+    run.record(Z)
+    for _ in range(run.num_iters):
+        Z_new = soft_threshold(B + Y @ S.T, theta)      # the ISTA step, taken from y_k
+        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        Y = Z_new + ((t - 1) / t_new) * (Z_new - Z)     # extrapolate along z_k - z_{k-1}
+        Z, t = Z_new, t_new
+        run.record(Z)
+    return run.result(Z)
 
 
 def optimality_violation(x: torch.Tensor, z: torch.Tensor, W_d: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -246,9 +260,10 @@ def optimal_codes(x: torch.Tensor, W_d: torch.Tensor, alpha: float, *, tol: floa
 
     FISTA's momentum makes the energy oscillate near the end; restarting it (t = 1) for an input
     whenever its step points uphill, (y_k - z_k)'(z_k - z_{k-1}) > 0 (O'Donoghue & Candes 2015),
-    removes the oscillations and converges much faster. Stops when every code satisfies the
-    optimality condition to within ``tol * alpha`` (see :func:`optimality_violation`); raises if
-    that takes more than ``max_iters`` steps (the answer would not be optimal).
+    removes the oscillations and converges much faster. An input stops iterating as soon as its code
+    satisfies the optimality condition to within ``tol * alpha`` (see :func:`optimality_violation`),
+    so the batch shrinks as it converges; raises if some input needs more than ``max_iters`` steps
+    (the answer would not be optimal).
 
     Args:
         x, W_d: as in :func:`ista`.
@@ -266,9 +281,10 @@ def optimal_codes(x: torch.Tensor, W_d: torch.Tensor, alpha: float, *, tol: floa
     max_iters = _args.positive_int("max_iters", max_iters)
     check_every = _args.positive_int("check_every", check_every)
     W_e, S, theta = ista_operators(W_d, alpha)
+    Z_out = torch.zeros(len(X), W_d.shape[1], dtype=X.dtype, device=X.device)
+    active = torch.arange(len(X), device=X.device)         # the inputs still iterating
     B = X @ W_e.T
-    Z = torch.zeros(len(X), W_d.shape[1], dtype=X.dtype, device=X.device)
-    Y = Z
+    Z = Y = Z_out
     t = torch.ones(len(X), 1, dtype=X.dtype, device=X.device)          # one momentum counter per input
     for k in range(1, max_iters + 1):
         Z_new = soft_threshold(B + Y @ S.T, theta)
@@ -277,11 +293,16 @@ def optimal_codes(x: torch.Tensor, W_d: torch.Tensor, alpha: float, *, tol: floa
         t_next = (1 + torch.sqrt(1 + 4 * t * t)) / 2
         Y = Z_new + ((t - 1) / t_next) * (Z_new - Z)
         Z, t = Z_new, t_next
-        if k % check_every == 0 and float(optimality_violation(X, Z, W_d, alpha).max()) < tol * alpha:
-            return Z[0] if single else Z
-    worst = float(optimality_violation(X, Z, W_d, alpha).max())
-    raise RuntimeError(f"FISTA did not reach tol={tol} in max_iters={max_iters} steps (largest optimality "
-                       f"violation {worst / alpha:.2g} alpha); raise max_iters or tol")
+        if k % check_every == 0:
+            done = optimality_violation(X[active], Z, W_d, alpha) < tol * alpha
+            Z_out[active[done]] = Z[done]                               # converged inputs stop iterating
+            keep = ~done
+            active, B, Z, Y, t = active[keep], B[keep], Z[keep], Y[keep], t[keep]
+            if len(active) == 0:
+                return Z_out[0] if single else Z_out
+    worst = float(optimality_violation(X[active], Z, W_d, alpha).max())
+    raise RuntimeError(f"FISTA did not reach tol={tol} in max_iters={max_iters} steps for {len(active)} of "
+                       f"{len(X)} inputs (largest optimality violation {worst / alpha:.2g} alpha); raise max_iters or tol")
 
 
 def code_error(z: torch.Tensor, z_star: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ import torch
 import torch.distributed as dist
 
 from coursekit.optim import EASGD
-from coursekit.optim.easgd import run_workers, train_worker
+from coursekit.optim.easgd import elastic_average, run_workers, train_worker
 
 
 def least_squares(rank, world_size, seed=0):
@@ -145,3 +145,17 @@ def test_bad_arguments_raise_clear_errors():
         run_workers(distributed_worker, 2, timeout=-1)
     with pytest.raises(ValueError, match="exactly the parameters"):
         EASGD(x).center_model(torch.nn.Linear(2, 2))
+
+
+def test_elastic_average_matches_the_reference_communication():
+    g = torch.Generator().manual_seed(0)
+    workers, center = torch.randn(3, 5, generator=g, dtype=torch.float64), torch.randn(5, generator=g, dtype=torch.float64)
+    new_workers, new_center = elastic_average(workers, center, 0.3)
+    assert torch.allclose(new_center, center + 0.3 * (workers - center).sum(0))
+    assert torch.allclose(new_workers, workers - 0.3 * (workers - center))
+    # the workers' mean and the center move toward each other: their gap shrinks by the factor 1 - alpha (1 + p)
+    assert (new_workers.mean(0) - new_center).norm() < (workers.mean(0) - center).norm()
+    with pytest.raises(ValueError, match="p \\* alpha"):
+        elastic_average(workers, center, 0.5)
+    with pytest.raises(ValueError, match="center"):
+        elastic_average(workers, center[:3], 0.1)

@@ -22,7 +22,7 @@ import torch.distributed as dist
 
 from ._base import ValidatedOptimizer, check_bool, check_lr, check_nonnegative, check_unit_interval, evaluate_closure
 
-__all__ = ["EASGD", "run_workers", "free_port", "train_worker"]
+__all__ = ["EASGD", "elastic_average", "run_workers", "free_port", "train_worker"]
 
 
 def _check_tau(value) -> int:
@@ -38,6 +38,31 @@ def _check_moving_rate(value) -> float:
     if not 0.0 < value <= 1.0:
         raise ValueError(f"Invalid moving rate value: {value} (alpha must be in (0, 1])")
     return value
+
+
+def elastic_average(workers: torch.Tensor, center: torch.Tensor, alpha: float):
+    """One communication of EASGD written for all p workers at once (no torch.distributed).
+
+        x~_new  = x~ + alpha sum_i (x_i - x~)
+        x_i,new = x_i - alpha (x_i - x~)
+
+    Args:
+        workers: the workers' parameters as rows, shape (p, n).
+        center: the center variable x~, shape (n,).
+        alpha: the moving rate, in (0, 1], with p * alpha <= 1.
+
+    Returns:
+        ``(new_workers, new_center)``.
+    """
+    if not isinstance(workers, torch.Tensor) or workers.ndim != 2:
+        raise ValueError(f"workers must be a tensor of shape (p, n), got {getattr(workers, 'shape', workers)!r}")
+    if not isinstance(center, torch.Tensor) or center.shape != workers.shape[1:]:
+        raise ValueError(f"center must be a tensor of shape ({workers.shape[1]},), got {getattr(center, 'shape', center)!r}")
+    alpha = _check_moving_rate(alpha)
+    if len(workers) * alpha > 1.0 + 1e-12:
+        raise ValueError(f"p * alpha must be <= 1, got {len(workers)} * {alpha}")
+    diffs = workers - center                       # x_i - x~, with the old center
+    return workers - alpha * diffs, center + alpha * diffs.sum(0)
 
 
 class EASGD(ValidatedOptimizer):
@@ -309,9 +334,10 @@ def train_worker(rank: int, world_size: int, config: dict) -> dict:
             (``"easgd"`` or ``"sgd"``).
 
     Returns:
-        a dict with the test accuracy of the center (``center_accuracy``, one entry every
-        ``eval_every`` steps, and at the end), of this worker's own x_i (``worker_accuracy``),
-        the evaluation steps, the number of communications and the distance ||x_i - x~||.
+        a dict with the test loss and accuracy of the center (``center_loss``, ``center_accuracy``: one
+        entry every ``eval_every`` steps and at the end, at the ``steps`` listed), of this worker's own
+        x_i at the end (``worker_loss``, ``worker_accuracy``), the number of communications and the
+        distance ||x_i - x~|| at the end. For SGD the "center" is the model itself.
     """
     from ..nn import mlp
     from ..train import evaluate
@@ -329,7 +355,7 @@ def train_worker(rank: int, world_size: int, config: dict) -> dict:
         opt = EASGD(model.parameters(), lr=config["lr"], alpha=config["alpha"], tau=config["tau"],
                     momentum=config.get("momentum", 0.0))
     loss_fn = torch.nn.functional.cross_entropy
-    steps, record = [], []
+    steps, center_loss, center_accuracy = [], [], []
 
     def center():
         return opt.center_model(model) if isinstance(opt, EASGD) else model
@@ -340,11 +366,14 @@ def train_worker(rank: int, world_size: int, config: dict) -> dict:
         loss_fn(model(Xs[idx]), ys[idx]).backward()
         opt.step()
         if t % config["eval_every"] == 0 or t == config["steps"]:
+            result = evaluate(center(), X_test, y_test)
             steps.append(t)
-            record.append(evaluate(center(), X_test, y_test)["accuracy"])
+            center_loss.append(result["loss"])
+            center_accuracy.append(result["accuracy"])
     distance = 0.0
     if isinstance(opt, EASGD):
         distance = float(torch.cat([(p.detach() - c).reshape(-1) for p, c in zip(model.parameters(), opt.center())]).norm())
-    return {"rank": rank, "steps": steps, "center_accuracy": record,
-            "worker_accuracy": evaluate(model, X_test, y_test)["accuracy"],
+    own = evaluate(model, X_test, y_test)
+    return {"rank": rank, "steps": steps, "center_loss": center_loss, "center_accuracy": center_accuracy,
+            "worker_loss": own["loss"], "worker_accuracy": own["accuracy"],
             "communications": getattr(opt, "communications", 0), "distance": distance}
