@@ -19,7 +19,7 @@ import torch
 
 from . import _args
 
-__all__ = ["TwoValleys", "gibbs", "local_entropy", "local_entropy_grad", "sgld_mean", "perturbed_loss"]
+__all__ = ["TwoValleys", "gibbs", "local_entropy", "local_entropy_grad", "sgld_step", "sgld_mean", "perturbed_loss"]
 
 
 class TwoValleys:
@@ -155,6 +155,30 @@ def local_entropy_grad(f: Callable, x: torch.Tensor, gamma: float, grid: torch.T
     return gamma * (x - mean), mean
 
 
+def sgld_step(x_prime: torch.Tensor, x: torch.Tensor, grad_f_xprime: torch.Tensor, gamma: float, lr: float,
+              noise: float, xi: torch.Tensor) -> torch.Tensor:
+    """One Langevin step on f(x') + gamma/2 ||x - x'||^2, with given standard normal draws ``xi``:
+
+        x' <- x' - lr (grad f(x') - gamma (x - x')) + sqrt(2 lr) noise xi
+
+    Args:
+        x_prime: the current sample x'; x: the anchor; grad_f_xprime: grad f(x') (all the same shape).
+        gamma: the scope (>= 0); lr: the step eta' (> 0); noise: the thermal noise eps (>= 0).
+        xi: standard normal draws, shaped like x'.
+
+    Returns:
+        the new x'.
+    """
+    for name, t in (("x_prime", x_prime), ("x", x), ("grad_f_xprime", grad_f_xprime), ("xi", xi)):
+        _args.tensor(name, t, floating=True)
+        if t.shape != x_prime.shape:
+            raise ValueError(f"{name} must have the shape of x_prime {tuple(x_prime.shape)}, got {tuple(t.shape)}")
+    gamma = _args.real("gamma", gamma, low=0.0)
+    lr = _args.positive("lr", lr)
+    noise = _args.real("noise", noise, low=0.0)
+    return x_prime - lr * (grad_f_xprime - gamma * (x - x_prime)) + math.sqrt(2 * lr) * noise * xi
+
+
 def sgld_mean(grad_f: Callable, x: torch.Tensor, gamma: float, *, steps: int, lr: float, noise: float = 1.0,
               chains: int = 1, burn_in: int = 0, checkpoints=None,
               generator: torch.Generator | None = None) -> torch.Tensor:
@@ -199,12 +223,10 @@ def sgld_mean(grad_f: Callable, x: torch.Tensor, gamma: float, *, steps: int, lr
     anchor = x.reshape(1, -1)
     xp = anchor.repeat(chains, 1)
     total = torch.zeros_like(xp)
-    scale = noise * math.sqrt(2 * lr)
     estimates = []
     for k in range(1, steps + 1):
-        xp = xp - lr * (grad_f(xp) - gamma * (anchor - xp))               # x' <- x' - lr (f'(x') - gamma (x - x'))
-        if scale > 0:
-            xp = xp + scale * torch.randn(xp.shape, generator=generator, dtype=xp.dtype).to(xp.device)
+        xi = torch.randn(xp.shape, generator=generator, dtype=xp.dtype).to(xp.device)
+        xp = sgld_step(xp, anchor.expand_as(xp), grad_f(xp), gamma, lr, noise, xi)
         if k > burn_in:
             total += xp
         if k in marks:

@@ -106,10 +106,12 @@ def test_entropy_sgd_trains_a_network_with_fresh_minibatches():
                                generator=torch.Generator().manual_seed(0))
     opt = EntropySGD(model.parameters(), lr=0.2, gamma=0.1, scoping=1e-2, L=5, sgld_lr=0.05, noise=1e-4,
                      momentum=0.9, nesterov=True)
-    before = float(torch.nn.functional.mse_loss(model(X), y))
+    with torch.no_grad():
+        before = float(torch.nn.functional.mse_loss(model(X), y))
     for _ in range(60):
         opt.step(closure)
-    after = float(torch.nn.functional.mse_loss(model(X), y))
+    with torch.no_grad():
+        after = float(torch.nn.functional.mse_loss(model(X), y))
     assert closure.calls == 60 * 5
     assert after < 0.3 * before, (before, after)
 
@@ -203,3 +205,20 @@ def test_perturbed_loss_restores_weights_and_sees_sharpness():
     assert s == pytest.approx(50.0 * 10 * 0.01, rel=0.15) and fl == pytest.approx(0.5 * 10 * 0.01, rel=0.15)
     with pytest.raises(ValueError, match="sigma"):
         le.perturbed_loss(sharp, [x], -1.0)
+
+
+def test_sgld_step_formula_and_checks():
+    xp, x = torch.tensor([0.5, -1.0]), torch.tensor([0.0, 0.0])
+    g, xi = torch.tensor([1.0, 2.0]), torch.tensor([0.3, -0.2])
+    out = le.sgld_step(xp, x, g, 0.5, 0.1, 1.0, xi)
+    assert torch.allclose(out, xp - 0.1 * (g - 0.5 * (x - xp)) + math.sqrt(0.2) * xi)
+    assert torch.equal(le.sgld_step(xp, x, g, 0.5, 0.1, 0.0, xi), xp - 0.1 * (g - 0.5 * (x - xp)))
+    with pytest.raises(ValueError, match="xi"):
+        le.sgld_step(xp, x, g, 0.5, 0.1, 1.0, torch.zeros(3))
+    with pytest.raises(ValueError, match="lr"):
+        le.sgld_step(xp, x, g, 0.5, 0.0, 1.0, xi)
+    est = le.sgld_mean(le.TwoValleys().grad, torch.tensor([2.9], dtype=torch.float64), 5.0, steps=200, lr=0.01,
+                       chains=50, checkpoints=[50, 200], generator=torch.Generator().manual_seed(0))
+    assert est.shape == (2, 1)
+    with pytest.raises(ValueError, match="checkpoints"):
+        le.sgld_mean(le.TwoValleys().grad, torch.zeros(1), 1.0, steps=10, lr=0.01, checkpoints=[20])
