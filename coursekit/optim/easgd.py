@@ -78,10 +78,10 @@ class EASGD(ValidatedOptimizer):
 
     alpha = eta rho is the *moving rate* (rho is the strength of the elastic penalty
     rho/2 ||x_i - x~||^2); the center moves by beta = p alpha times the mean difference, and the
-    paper recommends beta = 0.9. With tau = 1 this is the synchronous EASGD of eqs. (5)-(6) of the
-    paper; its Algorithm 1 is the asynchronous version, where each worker exchanges x_i - x~ with a
-    parameter server on its own clock. Momentum on the local step gives EAMSGD (torch's Nesterov
-    form of the look-ahead update).
+    paper uses beta = 0.9. With tau = 1 this is the paper's synchronous EASGD (gradient descent on
+    sum_i f_i(x_i) + rho/2 sum_i ||x_i - x~||^2); its Algorithm 1 is the asynchronous version, where
+    each worker exchanges x_i - x~ with a parameter server on its own clock. Momentum on the local
+    step gives EAMSGD (torch's Nesterov form of the look-ahead update).
 
     All workers start from rank 0's parameters (x_i = x~), broadcast when the optimizer is created, so
     build the optimizer in every process after ``init_process_group``. Without an initialized process

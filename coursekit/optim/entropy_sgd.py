@@ -53,7 +53,8 @@ class EntropySGD(ValidatedOptimizer):
 
     With L = 0 there is nothing to average: the step uses g = grad f(x) (the gamma -> infinity limit of
     gamma (x - <x'>)), so the optimizer *is* SGD, with momentum or Nesterov momentum, and gives the same
-    numbers as ``torch.optim.SGD``. One step costs max(L, 1) gradient evaluations.
+    numbers as ``torch.optim.SGD`` (as in the authors' code, where L = 0 is SGD with Nesterov momentum).
+    One step costs max(L, 1) gradient evaluations.
 
     Where the paper and its authors' public code differ, and what this class does:
 
@@ -154,7 +155,7 @@ class EntropySGD(ValidatedOptimizer):
                         self._outer(p, g, group)
             return loss
 
-        # Langevin loop: x' starts at x (the anchor), mu at x.
+        # Langevin loop: x' and mu start at x, which is kept as the anchor.
         gammas = self.scope()
         for group in self.param_groups:
             for p in group["params"]:
@@ -166,22 +167,22 @@ class EntropySGD(ValidatedOptimizer):
                     state["mu"].copy_(p)
         loss = None
         for _ in range(L):
-            value = evaluate_closure(closure)
+            value = evaluate_closure(closure)                      # grad f(x') on a fresh minibatch
             loss = value if loss is None else loss
             for group, gamma in zip(self.param_groups, gammas):
-                eta, eps, alpha, wd = group["sgld_lr"], group["noise"], group["alpha"], group["weight_decay"]
+                eta, eps, alpha = group["sgld_lr"], group["noise"], group["alpha"]
                 for p in group["params"]:
                     if p.grad is None:
                         continue
                     state = self.state[p]
-                    dx = p.grad.add(p - state["anchor"], alpha=gamma)        # grad f(x') - gamma (x - x')
-                    if wd != 0:
-                        dx.add_(p, alpha=wd)
-                    p.add_(dx, alpha=-eta)
-                    if eps > 0:
+                    dx = p.grad.add(p - state["anchor"], alpha=gamma)    # grad f(x') - gamma (x - x')
+                    if group["weight_decay"] != 0:
+                        dx.add_(p, alpha=group["weight_decay"])
+                    p.add_(dx, alpha=-eta)                               # x' <- x' - eta' dx'
+                    if eps > 0:                                          #       + sqrt(2 eta') eps xi
                         p.add_(self._noise(p), alpha=eps * math.sqrt(2 * eta))
-                    state["mu"].mul_(1 - alpha).add_(p, alpha=alpha)         # mu <- (1 - alpha) mu + alpha x'
-        # Outer step along the local-entropy gradient gamma (x - mu), from the anchor x.
+                    state["mu"].mul_(1 - alpha).add_(p, alpha=alpha)     # mu <- (1 - alpha) mu + alpha x'
+        # Outer step from the anchor x along the local-entropy gradient g = gamma (x - mu).
         for group, gamma in zip(self.param_groups, gammas):
             for p in group["params"]:
                 state = self.state[p]
