@@ -1,3 +1,5 @@
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -70,6 +72,22 @@ def test_mnist1d_generated_locally_deterministic_and_leaves_global_rng_alone():
     assert len(a.X_train) + len(a.X_val) + len(a.X_test) == 500
     with pytest.raises(ValueError, match="num_samples"):
         data.mnist1d(num_samples=50)
+
+
+def test_mnist1d_signals_are_the_packages_numbers():
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples, args.seed, args.train_split = 300, 3, 0.5
+    np_state, py_state = np.random.get_state(), random.getstate()
+    reference = make_dataset(args)  # reseeds the global generators: restore them for the other tests
+    np.random.set_state(np_state)
+    random.setstate(py_state)
+    X, y = data.mnist1d_signals(300, seed=3)
+    assert np.array_equal(X, np.concatenate([reference["x"], reference["x_test"]]))
+    assert np.array_equal(y, np.concatenate([reference["y"], reference["y_test"]]))
+    with pytest.raises(ValueError, match="num_samples"):
+        data.mnist1d_signals(0)
 
 
 def test_gaussian_classes_exact_risk_matches_monte_carlo():
