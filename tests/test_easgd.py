@@ -57,9 +57,13 @@ def reference(world_size, steps, lr, alpha, tau, momentum):
     return torch.stack(centers), xs
 
 
-def test_distributed_center_matches_the_single_process_reference():
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_distributed_center_matches_the_single_process_reference(start_method):
+    if start_method not in torch.multiprocessing.get_all_start_methods():
+        pytest.skip(f"{start_method} is not available on this platform")
     world_size, tau, momentum, steps, lr, alpha = 3, 2, 0.5, 20, 0.2, 0.3
-    results = run_workers(distributed_worker, world_size, steps, lr, alpha, tau, momentum, timeout=120)
+    results = run_workers(distributed_worker, world_size, steps, lr, alpha, tau, momentum, timeout=120,
+                          start_method=start_method)
     centers, xs = reference(world_size, steps, lr, alpha, tau, momentum)
     for rank, out in enumerate(results):
         assert torch.allclose(out["center"], centers, rtol=0, atol=1e-12), (out["center"] - centers).abs().max()
@@ -143,6 +147,8 @@ def test_bad_arguments_raise_clear_errors():
         run_workers(distributed_worker, 0)
     with pytest.raises(ValueError, match="timeout"):
         run_workers(distributed_worker, 2, timeout=-1)
+    with pytest.raises(ValueError, match="start_method"):
+        run_workers(distributed_worker, 2, start_method="thread")
     with pytest.raises(ValueError, match="exactly the parameters"):
         EASGD(x).center_model(torch.nn.Linear(2, 2))
 

@@ -14,6 +14,7 @@ import datetime
 import os
 import pickle
 import socket
+import sys
 import time
 import traceback
 
@@ -246,12 +247,15 @@ def _entry(rank, fn, world_size, port, args, results, timeout):
         raise
 
 
-def run_workers(fn, world_size: int, *args, timeout: float = 60.0) -> list:
+def run_workers(fn, world_size: int, *args, timeout: float = 60.0, start_method: str | None = None) -> list:
     """Run ``fn(rank, world_size, *args)`` in ``world_size`` fresh processes joined by torch.distributed.
 
-    The processes are started with ``torch.multiprocessing`` (spawn), join a gloo process group on
-    127.0.0.1 at a free port chosen now, and always destroy it when ``fn`` returns. ``fn`` must be
-    importable (defined in a module, not in a notebook) and its arguments and results picklable.
+    The processes are started with ``torch.multiprocessing``, join a gloo process group on 127.0.0.1 at
+    a free port chosen now, and always destroy it when ``fn`` returns. ``start_method`` is "fork" on
+    Linux by default (the workers start at once, with torch already imported: about 1.5 s for two
+    workers instead of 9.5 s with "spawn", which imports torch afresh in every process) and "spawn"
+    elsewhere (macOS and Windows cannot fork safely). With "spawn", ``fn`` must be importable (defined
+    in a module, not in a notebook) and its arguments picklable; results are always pickled.
 
     A worker that raises makes this function raise at once (with the worker's traceback), after the
     other workers are stopped; if the workers have not all finished after ``timeout`` seconds they are
@@ -269,11 +273,15 @@ def run_workers(fn, world_size: int, *args, timeout: float = 60.0) -> list:
         raise ValueError(f"world_size must be a positive integer, got {world_size!r}")
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    ctx = mp.get_context("spawn")
+    if start_method is None:
+        start_method = "fork" if sys.platform.startswith("linux") else "spawn"
+    if start_method not in ("fork", "spawn", "forkserver"):
+        raise ValueError(f"start_method must be 'fork', 'spawn' or 'forkserver', got {start_method!r}")
+    ctx = mp.get_context(start_method)
     results = ctx.SimpleQueue()
     port = free_port()
     context = mp.start_processes(_entry, args=(fn, world_size, port, args, results, float(timeout)),
-                                 nprocs=world_size, join=False, start_method="spawn")
+                                 nprocs=world_size, join=False, start_method=start_method)
     outputs: dict[int, object] = {}
     errors: dict[int, str] = {}
     deadline = time.monotonic() + timeout
