@@ -285,35 +285,45 @@ def run_workers(fn, world_size: int, *args, timeout: float = 60.0, start_method:
     outputs: dict[int, object] = {}
     errors: dict[int, str] = {}
     deadline = time.monotonic() + timeout
-    grace = None                       # after a first failure, a moment to collect the others' reports too
+    crashed = None                     # the launcher's exception when a worker died
 
-    def failure() -> RuntimeError:
-        text = "\n".join(f"worker {r} of {world_size} failed:\n{e}" for r, e in sorted(errors.items()))
-        return RuntimeError(text)
+    def collect() -> None:
+        while not results.empty():
+            rank, status, value = results.get()
+            if status == "error":
+                errors[rank] = value
+            else:
+                outputs[rank] = pickle.loads(value)
+
+    def reported() -> bool:
+        return len(outputs) + len(errors) == world_size
 
     try:
-        while len(outputs) + len(errors) < world_size:
-            while not results.empty():
-                rank, status, value = results.get()
-                if status == "error":
-                    errors[rank] = value
-                    grace = grace or time.monotonic() + 2.0
-                else:
-                    outputs[rank] = pickle.loads(value)
-            if len(outputs) + len(errors) == world_size or (grace and time.monotonic() > grace):
+        while not reported():
+            collect()
+            if reported() or errors:
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the {world_size} workers did not finish within {timeout} s")
             try:
-                context.join(timeout=0.05)                  # raises if a worker died without reporting
-            except mp.ProcessExitedException as exc:
-                if not errors:
-                    raise RuntimeError(f"worker {exc.error_index} of {world_size} exited with code {exc.exit_code}") from None
-            except mp.ProcessRaisedException as exc:
-                if not errors:
-                    raise RuntimeError(f"a worker of {world_size} failed:\n{exc}") from None
+                context.join(timeout=0.05)                  # raises if a worker died
+            except (mp.ProcessExitedException, mp.ProcessRaisedException) as exc:
+                crashed = exc
+                break
+        # After a failure the other workers fail too (their collectives lose a peer) and the launcher
+        # stops them: give the reports already on their way a moment to arrive, so that the error
+        # shown is every worker's, the root cause included, not just the first one noticed.
+        grace = time.monotonic() + 2.0
+        while (errors or crashed) and not reported() and time.monotonic() < grace:
+            time.sleep(0.05)
+            collect()
         if errors:
-            raise failure()
+            text = "\n".join(f"worker {r} of {world_size} failed:\n{e}" for r, e in sorted(errors.items()))
+            raise RuntimeError(text)
+        if isinstance(crashed, mp.ProcessExitedException):
+            raise RuntimeError(f"worker {crashed.error_index} of {world_size} exited with code {crashed.exit_code}")
+        if crashed is not None:
+            raise RuntimeError(f"a worker of {world_size} failed:\n{crashed}")
         context.join(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         for process in context.processes:
