@@ -19,9 +19,13 @@ __all__ = ["slider_figure", "figure_to_html"]
 
 
 def figure_to_html(fig, *, dpi: int = 80) -> str:
-    """Render a matplotlib figure to an ``<img>`` tag with the PNG inlined, and close the figure."""
+    """Render a matplotlib figure to an ``<img>`` tag with the PNG inlined, and close the figure.
+
+    A figure with a layout engine (the book's style turns on ``figure.autolayout``) is already laid out
+    to fit; only a figure without one is cropped to its contents, which costs a second drawing pass.
+    """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches=None if fig.get_layout_engine() else "tight")
     plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f'<img src="data:image/png;base64,{data}" style="max-width:100%;height:auto" alt="figure"/>'
