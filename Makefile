@@ -53,15 +53,18 @@ browser:
 	    || echo "could not install chromium; the browser check will fail (set COURSEKIT_SKIP_BROWSER=1 to skip it)"; \
 	  else echo "chromium not found: install it, or set COURSEKIT_SKIP_BROWSER=1 to skip the browser check"; fi; }
 
-book: install assets
+book:
+	@$(MAKE) --no-print-directory -j2 install assets
 	$(BIN)/jupyter-book build . --warningiserror --quiet
 	@echo "The book is built. Open: file://$(CURDIR)/_build/html/index.html"
 	@if [ -z "$$CI" ] && { [ -n "$$DISPLAY" ] || [ "$$(uname)" = Darwin ]; }; then \
 	  $(PY) -m webbrowser -t "file://$(CURDIR)/_build/html/index.html" >/dev/null 2>&1 || true; fi
 
-# Unit tests and every notebook first (two workers, one core each, so the per-notebook times are
-# honest), then the book built and checked in the browser (the build executes the chapters again).
-test: install assets browser
+# The three set-up steps run side by side (they mostly wait on downloads). Then the unit tests and
+# every notebook (two workers, one core each, so the per-notebook times are honest), then the book,
+# built from the notebooks nbval just executed (see conftest.py), and checked in the browser.
+test:
+	@$(MAKE) --no-print-directory -j3 install assets browser
 	$(PY) -m pytest --ignore=tests/test_book.py
 	$(PY) -m pytest tests/test_book.py -n 0
 

@@ -71,17 +71,23 @@ def browser():
         b.close()
 
 
-def _open(browser, path: Path):
+def _start(browser, path: Path):
+    """Open a page and start loading it (the next page loads while the current one is checked)."""
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
     outside = []
     page.on("request", lambda r: outside.append(r.url) if r.url.startswith(("http:", "https:")) else None)
-    response = page.goto(path.as_uri())
+    response = page.goto(path.as_uri(), wait_until="commit")
     assert response is None or response.ok, f"{path.name} did not load"
+    return page, outside
+
+
+def _ready(page):
+    """Wait until the page has loaded and MathJax has typeset it."""
+    page.wait_for_load_state("load")
     if page.locator('script[src*="mathjax"]').count():  # Sphinx loads MathJax only on pages with math
         page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000)
         page.evaluate("() => MathJax.startup.promise")
     page.wait_for_timeout(300)
-    return page, outside
 
 
 PROSE_TEXT = """() => {
@@ -108,11 +114,15 @@ def test_every_page_renders_math_figures_and_widgets_offline(book, browser):
     moved = []
     problems = []
     for entry in pages:
-        html = book / f"{entry}.html"
-        assert html.exists(), f"{html} was not built"
-        page, outside = _open(browser, html)
+        assert (book / f"{entry}.html").exists(), f"{entry}.html was not built"
+    upcoming = _start(browser, book / f"{pages[0]}.html")
+    for index, entry in enumerate(pages):
+        page, outside = upcoming
+        if index + 1 < len(pages):
+            upcoming = _start(browser, book / f"{pages[index + 1]}.html")
         name = entry.replace("/", "_")
         try:
+            _ready(page)
             if page.locator("mjx-container").count() == 0 and entry in chapters:
                 problems.append(f"{entry}: no typeset math at all")
             raw = RAW_MATH.search(page.evaluate(PROSE_TEXT))
@@ -147,7 +157,7 @@ def test_every_page_renders_math_figures_and_widgets_offline(book, browser):
                         problems.append(f"{entry}: moving the first slider did not change the picture")
                     else:
                         moved.append(entry)
-            page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+            page.screenshot(path=str(SHOTS / f"{name}.jpg"), full_page=True, type="jpeg", quality=80)
         finally:
             page.close()
     assert not problems, "\n".join(problems)
