@@ -53,8 +53,10 @@ browser:
 	    || echo "could not install chromium; the browser check will fail (set COURSEKIT_SKIP_BROWSER=1 to skip it)"; \
 	  else echo "chromium not found: install it, or set COURSEKIT_SKIP_BROWSER=1 to skip the browser check"; fi; }
 
+# Chapters not in the book's cache yet are executed first, one per core (tools/execute_notebooks.py).
 book:
 	@$(MAKE) --no-print-directory -j2 install assets
+	@set -o pipefail; $(PY) tools/execute_notebooks.py 2>&1 | { grep -v "Kernel is running over TCP" || true; }
 	$(BIN)/jupyter-book build . --warningiserror --quiet
 	@echo "The book is built. Open: file://$(CURDIR)/_build/html/index.html"
 	@if [ -z "$$CI" ] && { [ -n "$$DISPLAY" ] || [ "$$(uname)" = Darwin ]; }; then \
