@@ -1,6 +1,7 @@
 # The commands the README names. Each one sets up whatever it needs on a fresh machine.
 #   make book   build the book (creating .venv and installing on first use) and print where to open it
 #   make test   the whole test suite: coursekit unit tests, every notebook under nbval, the built book in a browser
+#               (the book is built from the notebooks nbval ran: each chapter runs once)
 #   make lab    JupyterLab on the notebooks
 #   make homework CHAPTERS="05 09"   student versions of those chapters' exercises (book/instructors.md)
 #   make grade SUBMISSIONS=<zip or folder>   autograde a class: grades.csv and feedback per student
@@ -19,7 +20,7 @@ HTML_MANAGER := @jupyter-widgets/html-manager@1.0.15
 .PHONY: install assets browser book test lab clean help
 
 help:
-	@sed -n '2,6p' Makefile
+	@sed -n '2,7p' Makefile
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is needed, found " + sys.version.split()[0]'
