@@ -8,7 +8,6 @@ the grade report.
 """
 from __future__ import annotations
 
-import math
 import numbers
 import secrets
 from collections.abc import Callable, Sequence

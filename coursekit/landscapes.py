@@ -12,7 +12,6 @@ also has its exact gradient ``f.grad(xy)`` (shape (..., d)) and Hessian ``f.hess
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 
 import torch
@@ -328,7 +327,7 @@ class Cliff(Landscape):
         return torch.stack([x + self.height * self.steepness * ds, y], -1)
 
     def hessian(self, xy):
-        x, y = self._check(xy)[..., 0], xy[..., 1]
+        x = self._check(xy)[..., 0]
         _, _, d2s = _sigmoid_derivatives(self.steepness * (x - self.position))
         zero = torch.zeros_like(x)
         return _stack2(1 + self.height * self.steepness ** 2 * d2s, zero, zero, torch.ones_like(x))

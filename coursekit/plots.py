@@ -5,7 +5,6 @@ Algorithms return numbers (a history, a trajectory); these functions draw them.
 from __future__ import annotations
 
 import matplotlib as mpl
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-import coursekit as ck
 from coursekit import data
 
 

@@ -8,14 +8,6 @@ import torch.nn.functional as F
 import coursekit as ck
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: one thread is fastest, and it does not fight other processes for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 H_ = ck.hessian
 
 

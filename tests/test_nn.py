@@ -11,14 +11,6 @@ import coursekit as ck
 from coursekit.nn import BatchNorm1d, BatchNorm2d, LeNet, ManualMLP, ResidualMLP, batch_norm
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # These tensors are tiny: one thread avoids the synchronization cost of several (large on a shared machine).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 DT = torch.float64
 
 

@@ -13,9 +13,6 @@ from torch import nn
 import coursekit as ck
 from coursekit import optim as ko
 
-torch.set_num_threads(1)  # small models: threads only add overhead (and the suite runs two workers)
-
-
 # --------------------------------------------------------------------------------------------------
 # A real small problem: an MLP on (a slice of) sklearn's digits, in float64.
 

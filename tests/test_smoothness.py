@@ -8,15 +8,6 @@ import coursekit as ck
 from coursekit.smoothness import probe_along_gradient, train_with_probes
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # These tensors are tiny: one thread avoids the synchronization cost of several (large on a shared machine).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _quadratic_model():
     model = torch.nn.Linear(3, 1, bias=False).double()
     with torch.no_grad():

@@ -6,17 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-import coursekit as ck
 from coursekit import strategies as S
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # These tensors are tiny: one thread avoids the synchronization cost of several (large on a shared machine).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 DT = torch.float64
 

@@ -728,7 +728,7 @@ def demyst(text: str) -> str:
         if name == "exercise":
             out += [f"### Exercise: {arg}" if arg else "### Exercise", "", body]
         elif name in ("solution", "solution-start", "solution-end"):
-            out += ([f"**Model answer.**", "", body] if body.strip() else [])
+            out += (["**Model answer.**", "", body] if body.strip() else [])
         elif name == "math":
             out += ["$$", body, "$$"]
         elif name in ("footbibliography", "bibliography", "toctree"):

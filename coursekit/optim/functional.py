@@ -5,8 +5,6 @@ that an exercise's answer is compared with, and they never drift from the classe
 """
 from __future__ import annotations
 
-import torch
-
 from .. import _args
 from .adaptive import Adam
 from .sgd import SGD
