@@ -18,14 +18,18 @@ import ipywidgets as W
 __all__ = ["slider_figure", "figure_to_html"]
 
 
-def figure_to_html(fig, *, dpi: int = 80) -> str:
+def figure_to_html(fig, *, dpi: int = 80, crop: bool | None = None) -> str:
     """Render a matplotlib figure to an ``<img>`` tag with the PNG inlined, and close the figure.
 
-    A figure with a layout engine (the book's style turns on ``figure.autolayout``) is already laid out
-    to fit; only a figure without one is cropped to its contents, which costs a second drawing pass.
+    Cropping the image to its contents costs a second drawing pass. By default (``crop=None``) only a
+    figure without a layout engine is cropped: one with a layout engine (the book's style turns on
+    ``figure.autolayout``) is already laid out to fit. Pass ``crop=False`` for a figure laid out by hand
+    (``fig.subplots_adjust``).
     """
+    if crop is None:
+        crop = fig.get_layout_engine() is None
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches=None if fig.get_layout_engine() else "tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if crop else None)
     plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f'<img src="data:image/png;base64,{data}" style="max-width:100%;height:auto" alt="figure"/>'
@@ -37,12 +41,13 @@ def _format(value) -> str:
     return str(value)
 
 
-def slider_figure(draw: Callable, *, dpi: int = 80, **params) -> W.VBox:
+def slider_figure(draw: Callable, *, dpi: int = 80, crop: bool | None = None, **params) -> W.VBox:
     """A figure with one slider per parameter, every combination drawn in advance.
 
     Args:
         draw: ``draw(**values)`` returns a matplotlib Figure for one combination of parameter values.
         dpi: resolution of the pre-rendered images.
+        crop: whether to crop each image to its contents (see :func:`figure_to_html`).
         **params: ``name=[values...]`` for each slider (at least one, each with at least one value).
             The number of drawn frames is the product of the lengths, so keep them short.
 
@@ -82,7 +87,7 @@ def slider_figure(draw: Callable, *, dpi: int = 80, **params) -> W.VBox:
             fig = draw(**{name: vals[i] for name, vals, i in zip(names, values, chosen)})
             if fig is None or not hasattr(fig, "savefig"):
                 raise TypeError(f"draw must return a matplotlib Figure, got {type(fig).__name__}")
-            return W.HTML(figure_to_html(fig, dpi=dpi))
+            return W.HTML(figure_to_html(fig, dpi=dpi, crop=crop))
         children = [build(level + 1, chosen + (i,)) for i in range(len(values[level]))]
         stack = W.Stack(children, selected_index=0)
         W.jslink((sliders[level], "index"), (stack, "selected_index"))

@@ -127,6 +127,28 @@ def test_slider_figure_prerenders_every_combination_and_links_sliders():
     assert not plt.get_fignums()  # every pre-rendered figure was closed
 
 
+def test_figure_to_html_crops_only_figures_that_are_not_laid_out():
+    import base64
+    import io
+
+    from PIL import Image
+
+    def size(html):
+        data = html.split("base64,", 1)[1].split('"', 1)[0]
+        return Image.open(io.BytesIO(base64.b64decode(data))).size
+
+    def figure(layout):
+        fig, ax = plt.subplots(figsize=(4, 3), layout=layout)
+        ax.plot([0, 1], [0, 1])
+        return fig
+
+    full = (4 * 50, 3 * 50)                                           # inches x dpi
+    assert size(ck.widgets.figure_to_html(figure("tight"), dpi=50)) == full       # laid out: not cropped
+    assert size(ck.widgets.figure_to_html(figure("none"), dpi=50)) != full        # by hand: cropped
+    assert size(ck.widgets.figure_to_html(figure("none"), dpi=50, crop=False)) == full
+    assert not plt.get_fignums()
+
+
 def test_slider_figure_bad_arguments():
     with pytest.raises(TypeError, match="draw must be callable"):
         ck.widgets.slider_figure(3, a=[1])
