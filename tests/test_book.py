@@ -59,16 +59,13 @@ def book():
     return HTML
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
+BROWSERS = 2   # pages are checked by two browsers side by side (each in its own thread), one per core
 
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=_chromium(), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
+
+def _launch(playwright):
+    return playwright.chromium.launch(executable_path=_chromium(), args=[
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"])
 
 
 def _start(browser, path: Path):
@@ -106,60 +103,90 @@ VISIBLE_PICTURE = """(box) => { const imgs = Array.from(box.querySelectorAll('im
   return imgs.map(i => i.src.length + ':' + i.src.slice(-64)).join('|'); }"""
 
 
-def test_every_page_renders_math_figures_and_widgets_offline(book, browser):
+def _check_page(page, entry: str, outside: list[str], chapter: bool) -> tuple[list[str], bool]:
+    """The checks of one loaded page: its problems, and whether its first slider moved the picture."""
+    problems, moved = [], False
+    if page.locator("mjx-container").count() == 0 and chapter:
+        problems.append(f"{entry}: no typeset math at all")
+    raw = RAW_MATH.search(page.evaluate(PROSE_TEXT))
+    if raw:
+        problems.append(f"{entry}: raw LaTeX left in the text: {raw.group(0)!r}")
+    if page.locator("mjx-merror, .MathJax_Error").count():
+        problems.append(f"{entry}: MathJax reported an error in a formula")
+    if outside:
+        problems.append(f"{entry}: the page requested the network: {outside[:3]}")
+    if not chapter:
+        return problems, moved
+    images = page.evaluate("() => Array.from(document.querySelectorAll('.cell_output img'))"
+                           ".map(i => i.complete && i.naturalWidth > 0)")
+    if not images:
+        problems.append(f"{entry}: no figure")
+    elif not all(images):
+        problems.append(f"{entry}: {images.count(False)} figure(s) failed to load")
+    heights = page.evaluate(WIDGETS)
+    if not heights:
+        problems.append(f"{entry}: no interactive figure")
+    if any(h < 10 for h in heights):
+        problems.append(f"{entry}: {sum(h < 10 for h in heights)} of {len(heights)} widgets left blank")
+    slider = page.locator(".widget-slider .noUi-handle").first
+    if heights and slider.count():
+        box = page.locator(".widget-vbox", has=page.locator(".widget-slider")).first
+        box.scroll_into_view_if_needed()
+        before = box.evaluate(VISIBLE_PICTURE)
+        slider.focus()
+        page.keyboard.press("End")
+        page.wait_for_timeout(300)
+        moved = bool(before) and before != box.evaluate(VISIBLE_PICTURE)
+        if not moved:
+            problems.append(f"{entry}: moving the first slider did not change the picture")
+    return problems, moved
+
+
+def _check_pages(book: Path, pages: list[str], chapters: list[str]) -> tuple[list[str], list[str]]:
+    """Check pages in a browser of its own (Playwright objects belong to the thread that made them),
+    loading the next page while the current one is checked; save a screenshot of each.
+
+    Returns the problems found and the chapters whose first slider moved the picture.
+    """
+    from playwright.sync_api import sync_playwright
+
+    problems, moved = [], []
+    with sync_playwright() as playwright:
+        browser = _launch(playwright)
+        try:
+            upcoming = _start(browser, book / f"{pages[0]}.html")
+            for index, entry in enumerate(pages):
+                page, outside = upcoming
+                if index + 1 < len(pages):
+                    upcoming = _start(browser, book / f"{pages[index + 1]}.html")
+                try:
+                    _ready(page)
+                    found, slider_moved = _check_page(page, entry, outside, entry in chapters)
+                    problems += found
+                    moved += [entry] if slider_moved else []
+                    page.screenshot(path=str(SHOTS / f"{entry.replace('/', '_')}.jpg"), full_page=True,
+                                    type="jpeg", quality=80)
+                finally:
+                    page.close()
+        finally:
+            browser.close()
+    return problems, moved
+
+
+def test_every_page_renders_math_figures_and_widgets_offline(book):
+    from concurrent.futures import ThreadPoolExecutor
+
     SHOTS.mkdir(parents=True, exist_ok=True)
     pages = _toc_pages()
     chapters = [p for p in pages if p.startswith("notebooks/")]
     assert chapters, "no chapter in _toc.yml"
-    moved = []
-    problems = []
     for entry in pages:
         assert (book / f"{entry}.html").exists(), f"{entry}.html was not built"
-    upcoming = _start(browser, book / f"{pages[0]}.html")
-    for index, entry in enumerate(pages):
-        page, outside = upcoming
-        if index + 1 < len(pages):
-            upcoming = _start(browser, book / f"{pages[index + 1]}.html")
-        name = entry.replace("/", "_")
-        try:
-            _ready(page)
-            if page.locator("mjx-container").count() == 0 and entry in chapters:
-                problems.append(f"{entry}: no typeset math at all")
-            raw = RAW_MATH.search(page.evaluate(PROSE_TEXT))
-            if raw:
-                problems.append(f"{entry}: raw LaTeX left in the text: {raw.group(0)!r}")
-            if page.locator("mjx-merror, .MathJax_Error").count():
-                problems.append(f"{entry}: MathJax reported an error in a formula")
-            if outside:
-                problems.append(f"{entry}: the page requested the network: {outside[:3]}")
-            if entry in chapters:
-                images = page.evaluate("() => Array.from(document.querySelectorAll('.cell_output img'))"
-                                       ".map(i => i.complete && i.naturalWidth > 0)")
-                if not images:
-                    problems.append(f"{entry}: no figure")
-                elif not all(images):
-                    problems.append(f"{entry}: {images.count(False)} figure(s) failed to load")
-                heights = page.evaluate(WIDGETS)
-                if not heights:
-                    problems.append(f"{entry}: no interactive figure")
-                if any(h < 10 for h in heights):
-                    problems.append(f"{entry}: {sum(h < 10 for h in heights)} of {len(heights)} widgets left blank")
-                slider = page.locator(".widget-slider .noUi-handle").first
-                if heights and slider.count():
-                    box = page.locator(".widget-vbox", has=page.locator(".widget-slider")).first
-                    box.scroll_into_view_if_needed()
-                    before = box.evaluate(VISIBLE_PICTURE)
-                    slider.focus()
-                    page.keyboard.press("End")
-                    page.wait_for_timeout(300)
-                    after = box.evaluate(VISIBLE_PICTURE)
-                    if not before or before == after:
-                        problems.append(f"{entry}: moving the first slider did not change the picture")
-                    else:
-                        moved.append(entry)
-            page.screenshot(path=str(SHOTS / f"{name}.jpg"), full_page=True, type="jpeg", quality=80)
-        finally:
-            page.close()
+    with ThreadPoolExecutor(BROWSERS) as pool:
+        results = list(pool.map(lambda share: _check_pages(book, share, chapters),
+                                [pages[i::BROWSERS] for i in range(BROWSERS)]))
+    problems = [problem for found, _ in results for problem in found]
+    moved = sorted(entry for _, ok in results for entry in ok)
     assert not problems, "\n".join(problems)
     assert moved, "no chapter has a slider figure that moves without a kernel"
     print(f"checked {len(pages)} pages; sliders moved on: {', '.join(moved)}; screenshots in {SHOTS}")
