@@ -45,6 +45,22 @@ def check_unit_interval(name: str, value, what: str) -> float:
     return value
 
 
+def check_positive(name: str, value, what: str) -> float:
+    """A finite real > 0, e.g. a coupling strength: the message says ``Invalid <what> value: ...``."""
+    value = _number(name, value)
+    if not (0.0 < value < math.inf):
+        raise ValueError(f"Invalid {what} value: {value} ({name} must be > 0)")
+    return value
+
+
+def check_fraction(name: str, value, what: str) -> float:
+    """A real in (0, 1], e.g. the weight of a new sample in a running average."""
+    value = _number(name, value)
+    if not (0.0 < value <= 1.0):
+        raise ValueError(f"Invalid {what} value: {value} ({name} must be in (0, 1])")
+    return value
+
+
 def check_eps(eps) -> float:
     """The stabilizing constant added to a denominator: a finite real > 0."""
     eps = _number("eps", eps)

@@ -21,7 +21,8 @@ import traceback
 import torch
 import torch.distributed as dist
 
-from ._base import ValidatedOptimizer, check_bool, check_lr, check_nonnegative, check_unit_interval, evaluate_closure
+from ._base import (ValidatedOptimizer, check_bool, check_fraction, check_lr, check_nonnegative, check_unit_interval,
+                    evaluate_closure)
 
 __all__ = ["EASGD", "elastic_average", "run_workers", "free_port", "train_worker"]
 
@@ -35,10 +36,7 @@ def _check_tau(value) -> int:
 
 
 def _check_moving_rate(value) -> float:
-    value = check_nonnegative("alpha", value, "moving rate")
-    if not 0.0 < value <= 1.0:
-        raise ValueError(f"Invalid moving rate value: {value} (alpha must be in (0, 1])")
-    return value
+    return check_fraction("alpha", value, "moving rate")
 
 
 def elastic_average(workers: torch.Tensor, center: torch.Tensor, alpha: float):

@@ -5,7 +5,8 @@ import math
 
 import torch
 
-from ._base import ValidatedOptimizer, check_bool, check_lr, check_nonnegative, check_unit_interval, evaluate_closure
+from ._base import (ValidatedOptimizer, check_bool, check_fraction, check_lr, check_nonnegative, check_positive,
+                    check_unit_interval, evaluate_closure)
 
 __all__ = ["EntropySGD", "MinibatchClosure"]
 
@@ -18,20 +19,6 @@ def _check_L(value) -> int:
     return value
 
 
-def _check_positive(name: str, what: str):
-    def check(value):
-        value = check_nonnegative(name, value, what)
-        if value == 0:
-            raise ValueError(f"Invalid {what} value: {value} ({name} must be > 0)")
-        return value
-    return check
-
-
-def _check_alpha(value) -> float:
-    value = check_nonnegative("alpha", value, "averaging weight")
-    if not 0.0 < value <= 1.0:
-        raise ValueError(f"Invalid averaging weight value: {value} (alpha must be in (0, 1])")
-    return value
 
 
 class EntropySGD(ValidatedOptimizer):
@@ -96,12 +83,12 @@ class EntropySGD(ValidatedOptimizer):
 
     _checks = {
         "lr": check_lr,
-        "gamma": _check_positive("gamma", "scope"),
+        "gamma": lambda v: check_positive("gamma", v, "scope"),
         "scoping": lambda v: check_nonnegative("scoping", v, "scoping"),
         "L": _check_L,
-        "sgld_lr": _check_positive("sgld_lr", "SGLD step size"),
+        "sgld_lr": lambda v: check_positive("sgld_lr", v, "SGLD step size"),
         "noise": lambda v: check_nonnegative("noise", v, "thermal noise"),
-        "alpha": _check_alpha,
+        "alpha": lambda v: check_fraction("alpha", v, "averaging weight"),
         "momentum": lambda v: check_unit_interval("momentum", v, "momentum"),
         "nesterov": lambda v: check_bool("nesterov", v),
         "weight_decay": lambda v: check_nonnegative("weight_decay", v, "weight_decay"),
