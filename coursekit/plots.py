@@ -10,7 +10,7 @@ import torch
 
 from . import _args
 
-__all__ = ["use_style", "curves", "contour", "path", "to_numpy"]
+__all__ = ["use_style", "curves", "contour", "path", "mosaic", "to_numpy"]
 
 STYLE = {
     "figure.figsize": (6.4, 4.0),
@@ -120,3 +120,48 @@ def path(ax, points, *, label: str | None = None, color=None, marker: str = "o",
     (line,) = ax.plot(pts[:, 0], pts[:, 1], marker=marker, markersize=markersize, label=label, color=color, **kwargs)
     ax.plot(pts[0, 0], pts[0, 1], "s", color=line.get_color(), markersize=6)
     return line
+
+
+def mosaic(ax, images, ncols: int, title: str | None = None, *, normalize: bool = False, vmin=None, vmax=None,
+           cmap: str = "gray", pad: int = 1):
+    """Tile square images into a grid on ``ax`` (gaps left blank), e.g. digits, patches or learned atoms.
+
+    Args:
+        images: shape (n, h, w), or (n, d) with d a square number (each row one flattened image).
+        ncols: images per row of the grid.
+        title: optional title.
+        normalize: divide each image by its largest absolute value (for filters and atoms, whose
+            scale does not matter); then ``vmin, vmax`` default to -1, 1.
+        vmin, vmax, cmap: passed to ``imshow``.
+        pad: blank pixels between the images.
+
+    Returns:
+        the ``AxesImage``.
+    """
+    imgs = to_numpy(images)
+    if imgs.ndim == 2:
+        side = int(round(imgs.shape[1] ** 0.5))
+        if side * side != imgs.shape[1]:
+            raise ValueError(f"images of shape (n, d) need a square d, got d = {imgs.shape[1]}")
+        imgs = imgs.reshape(-1, side, side)
+    if imgs.ndim != 3 or len(imgs) == 0:
+        raise ValueError(f"images must have shape (n, h, w) or (n, d) with n >= 1, got {imgs.shape}")
+    ncols = _args.positive_int("ncols", ncols)
+    pad = _args.positive_int("pad", pad, allow_zero=True)
+    if normalize:
+        largest = np.abs(imgs).reshape(len(imgs), -1).max(1)[:, None, None]
+        imgs = imgs / np.where(largest > 0, largest, 1.0)          # an all-zero image stays zero
+        vmin = -1.0 if vmin is None else vmin
+        vmax = 1.0 if vmax is None else vmax
+    n, h, w = imgs.shape
+    nrows = -(-n // ncols)
+    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad), np.nan)
+    for i, img in enumerate(imgs):
+        r, c = divmod(i, ncols)
+        top, left = pad + r * (h + pad), pad + c * (w + pad)
+        grid[top:top + h, left:left + w] = img
+    shown = ax.imshow(grid, cmap=cmap, vmin=vmin, vmax=vmax)
+    if title:
+        ax.set_title(title)
+    ax.set_axis_off()
+    return shown

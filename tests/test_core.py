@@ -103,6 +103,23 @@ def test_plot_helpers_draw_labelled_axes():
     plt.close("all")
 
 
+def test_mosaic_tiles_images_with_blank_gaps():
+    fig, ax = plt.subplots()
+    images = torch.arange(2 * 9, dtype=torch.float64).reshape(2, 9)        # two flattened 3x3 images
+    grid = ck.plots.mosaic(ax, images, ncols=2, title="t").get_array().filled(np.nan)   # NaN gaps are masked
+    assert grid.shape == (1 * 4 + 1, 2 * 4 + 1)
+    assert np.array_equal(grid[1:4, 1:4], images[0].reshape(3, 3).numpy())
+    assert np.array_equal(grid[1:4, 5:8], images[1].reshape(3, 3).numpy())
+    assert np.isnan(grid[0]).all() and np.isnan(grid[:, 4]).all()        # the gaps are blank
+    normalized = ck.plots.mosaic(ax, -images, ncols=1, normalize=True)
+    assert np.nanmin(normalized.get_array()) == -1.0 and normalized.get_clim() == (-1.0, 1.0)
+    with pytest.raises(ValueError, match="square"):
+        ck.plots.mosaic(ax, torch.zeros(2, 10), ncols=2)
+    with pytest.raises(ValueError, match="ncols"):
+        ck.plots.mosaic(ax, torch.zeros(2, 9), ncols=0)
+    plt.close(fig)
+
+
 def test_slider_figure_prerenders_every_combination_and_links_sliders():
     import ipywidgets as W
 
