@@ -82,6 +82,15 @@ def check_betas(betas) -> tuple[float, float]:
     return out[0], out[1]
 
 
+def check_count(name: str, value, what: str, minimum: int) -> int:
+    """An integer >= minimum, e.g. a number of inner steps: ``Invalid <what>: ...`` when too small."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer {what}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"Invalid {what}: {value} ({name} must be >= {minimum})")
+    return value
+
+
 def check_bool(name: str, value) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {value!r}")

@@ -21,18 +21,14 @@ import traceback
 import torch
 import torch.distributed as dist
 
-from ._base import (ValidatedOptimizer, check_bool, check_fraction, check_lr, check_nonnegative, check_unit_interval,
-                    evaluate_closure)
+from ._base import (ValidatedOptimizer, check_bool, check_count, check_fraction, check_lr,
+                    check_nonnegative, check_unit_interval, evaluate_closure)
 
 __all__ = ["EASGD", "elastic_average", "run_workers", "free_port", "train_worker"]
 
 
 def _check_tau(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"tau must be an integer communication period, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"Invalid communication period: {value} (tau must be >= 1)")
-    return value
+    return check_count("tau", value, "communication period", 1)
 
 
 def _check_moving_rate(value) -> float:

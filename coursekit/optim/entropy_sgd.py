@@ -5,18 +5,14 @@ import math
 
 import torch
 
-from ._base import (ValidatedOptimizer, check_bool, check_fraction, check_lr, check_nonnegative, check_positive,
-                    check_unit_interval, evaluate_closure)
+from ._base import (ValidatedOptimizer, check_bool, check_count, check_fraction, check_lr,
+                    check_nonnegative, check_positive, check_unit_interval, evaluate_closure)
 
 __all__ = ["EntropySGD", "MinibatchClosure"]
 
 
 def _check_L(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"L must be an integer number of Langevin steps, got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise ValueError(f"Invalid number of Langevin steps: {value} (L must be >= 0)")
-    return value
+    return check_count("L", value, "number of Langevin steps", 0)
 
 
 
