@@ -1,8 +1,16 @@
-"""Argument checks shared by coursekit's public functions.
+"""Argument checks shared by coursekit's public functions and optimizers: one vocabulary.
 
 Every public function validates its inputs with these helpers so that a wrong
 argument fails at once with a message naming it, instead of failing later with
 a shape error deep inside torch (or, worse, returning a silently wrong answer).
+
+Conventions, the same everywhere: a non-number raises ``TypeError`` naming the argument, a
+number out of range raises ``ValueError`` naming it and the allowed range; integers are any
+``numbers.Integral`` (Python and numpy integers, not ``bool``); reals are any ``numbers.Real``
+(Python and numpy floats and integers, not ``bool``). A *fraction* is always a real in
+[0, 1); other unit intervals are spelled out with :func:`unit_interval`. The second half of
+the module holds the optimizer checks, worded as ``torch.optim`` words them
+(``Invalid learning rate: -0.1``) and raising the same exception types.
 """
 from __future__ import annotations
 
@@ -22,11 +30,19 @@ def positive_int(name: str, value, *, allow_zero: bool = False) -> int:
     return int(value)
 
 
-def real(name: str, value, *, low=None, high=None, low_open=False, high_open=False) -> float:
-    """Return ``value`` as a float after checking it is a finite real in the given interval."""
+def _real_number(name: str, value) -> float:
+    """``value`` as a float: any real (Python or numpy, not bool); NaN is refused."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
     value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"Invalid {name}: nan")
+    return value
+
+
+def real(name: str, value, *, low=None, high=None, low_open=False, high_open=False) -> float:
+    """Return ``value`` as a float after checking it is a finite real in the given interval."""
+    value = _real_number(name, value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if low is not None and (value < low or (low_open and value == low)):
@@ -41,9 +57,22 @@ def positive(name: str, value) -> float:
     return real(name, value, low=0.0, low_open=True)
 
 
-def fraction(name: str, value, *, open_right: bool = True) -> float:
-    """A real in [0, 1) (or [0, 1] with ``open_right=False``)."""
-    return real(name, value, low=0.0, high=1.0, high_open=open_right)
+def fraction(name: str, value) -> float:
+    """A fraction: a real in [0, 1) (e.g. a dropout probability or a decay rate)."""
+    return unit_interval(name, value, "[0, 1)")
+
+
+_INTERVALS = {"[0, 1)": (False, True), "(0, 1]": (True, False), "[0, 1]": (False, False),
+              "(0, 1)": (True, True)}
+
+
+def unit_interval(name: str, value, interval: str) -> float:
+    """A real in ``interval``, one of "[0, 1)", "(0, 1]", "[0, 1]", "(0, 1)"; the message names it."""
+    low_open, high_open = _INTERVALS[interval]
+    value = _real_number(name, value)
+    if not ((0.0 < value if low_open else 0.0 <= value) and (value < 1.0 if high_open else value <= 1.0)):
+        raise ValueError(f"{name} must be in {interval}, got {value}")
+    return value
 
 
 def one_of(name: str, value, choices) -> str:
@@ -70,3 +99,89 @@ def same_length(names: tuple[str, str], a: torch.Tensor, b: torch.Tensor) -> Non
     """Check two tensors have the same number of rows."""
     if len(a) != len(b):
         raise ValueError(f"{names[0]} and {names[1]} must have the same length, got {len(a)} and {len(b)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimizer hyperparameters, worded as torch.optim words them, with the same exception types.
+
+def lr(value):
+    """The learning rate: a finite real >= 0, or a 1-element tensor (kept as a tensor, as torch
+    keeps it, so that schedulers can update it in place)."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if not value.is_floating_point():
+            raise TypeError(f"Tensor lr must have a floating dtype, got {value.dtype}")
+        number = float(value)
+    else:
+        number = _real_number("lr", value)
+    if not (0.0 <= number < math.inf):
+        raise ValueError(f"Invalid learning rate: {number}")
+    return value if isinstance(value, torch.Tensor) else number
+
+
+def nonnegative(name: str, value, what: str) -> float:
+    """A finite real >= 0, e.g. ``weight_decay``: the message says ``Invalid <what> value: ...``."""
+    value = _real_number(name, value)
+    if not (0.0 <= value < math.inf):
+        raise ValueError(f"Invalid {what} value: {value} ({name} must be >= 0)")
+    return value
+
+
+def positive_hyper(name: str, value, what: str) -> float:
+    """A finite real > 0, e.g. a coupling strength: the message says ``Invalid <what> value: ...``."""
+    value = _real_number(name, value)
+    if not (0.0 < value < math.inf):
+        raise ValueError(f"Invalid {what} value: {value} ({name} must be > 0)")
+    return value
+
+
+def unit_interval_hyper(name: str, value, what: str, interval: str = "[0, 1)") -> float:
+    """A real in ``interval`` (default [0, 1), e.g. a momentum): ``Invalid <what> value: ...``."""
+    try:
+        return unit_interval(name, value, interval)
+    except ValueError:
+        raise ValueError(f"Invalid {what} value: {float(value)} ({name} must be in {interval})") from None
+
+
+def eps(value) -> float:
+    """The stabilizing constant added to a denominator: a finite real > 0."""
+    value = _real_number("eps", value)
+    if not (0.0 < value < math.inf):
+        raise ValueError(f"Invalid epsilon value: {value} (eps must be > 0)")
+    return value
+
+
+def betas(value) -> tuple[float, float]:
+    """Adam's pair (beta1, beta2), each in [0, 1): two reals or two 1-element tensors, as torch."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {value!r}")
+    if isinstance(value[0], torch.Tensor) != isinstance(value[1], torch.Tensor):
+        raise ValueError("betas must be either both floats or both Tensors")
+    out = []
+    for i, beta in enumerate(value):
+        if isinstance(beta, torch.Tensor):
+            if beta.numel() != 1:
+                raise ValueError(f"Tensor betas[{i}] must be 1-element")
+            beta = beta.item()
+        beta = _real_number(f"betas[{i}]", beta)
+        if not (0.0 <= beta < 1.0):
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta} (betas must be in [0, 1))")
+        out.append(beta)
+    return out[0], out[1]
+
+
+def count(name: str, value, what: str, minimum: int) -> int:
+    """An integer >= minimum, e.g. a number of inner steps: ``Invalid <what>: ...`` when too small."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer {what}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"Invalid {what}: {value} ({name} must be >= {minimum})")
+    return int(value)
+
+
+def flag(name: str, value) -> bool:
+    """True or False (numpy booleans too)."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")

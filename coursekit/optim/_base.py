@@ -1,100 +1,48 @@
-"""Pieces every coursekit optimizer shares: argument checks in torch's words, and gathering gradients.
+"""Pieces every coursekit optimizer shares: argument checks in torch's words, gathering gradients,
+and loading a ``torch.optim`` state_dict.
 
-The checks raise the same kind of message as ``torch.optim`` (``Invalid learning rate: -0.1``) so a
-student who swaps one library for the other sees familiar errors; non-numbers raise a ``TypeError``
-naming the argument.
+The checks (from :mod:`coursekit._args`) raise the same kind of message as ``torch.optim``
+(``Invalid learning rate: -0.1``) so a student who swaps one library for the other sees familiar
+errors; non-numbers raise a ``TypeError`` naming the argument.
 """
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
 
-
-def _number(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if math.isnan(value):
-        raise ValueError(f"Invalid {name}: nan")
-    return value
+from .. import _args
 
 
-def check_lr(lr) -> float:
-    """The learning rate: a finite real >= 0."""
-    lr = _number("lr", lr)
-    if not (0.0 <= lr < math.inf):
-        raise ValueError(f"Invalid learning rate: {lr}")
-    return lr
-
-
-def check_nonnegative(name: str, value, what: str) -> float:
-    """A finite real >= 0, e.g. ``weight_decay``: the message says ``Invalid <what> value: ...``."""
-    value = _number(name, value)
-    if not (0.0 <= value < math.inf):
-        raise ValueError(f"Invalid {what} value: {value} ({name} must be >= 0)")
-    return value
+# The checks live in coursekit._args (one vocabulary for the whole library); these are their
+# names in the optimizers' code.
+check_lr = _args.lr
+check_nonnegative = _args.nonnegative
+check_positive = _args.positive_hyper
+check_eps = _args.eps
+check_betas = _args.betas
+check_count = _args.count
+check_bool = _args.flag
 
 
 def check_unit_interval(name: str, value, what: str) -> float:
     """A real in [0, 1), e.g. a momentum or a decay rate."""
-    value = _number(name, value)
-    if not (0.0 <= value < 1.0):
-        raise ValueError(f"Invalid {what} value: {value} ({name} must be in [0, 1))")
-    return value
+    return _args.unit_interval_hyper(name, value, what, "[0, 1)")
 
 
-def check_positive(name: str, value, what: str) -> float:
-    """A finite real > 0, e.g. a coupling strength: the message says ``Invalid <what> value: ...``."""
-    value = _number(name, value)
-    if not (0.0 < value < math.inf):
-        raise ValueError(f"Invalid {what} value: {value} ({name} must be > 0)")
-    return value
+def check_weight(name: str, value, what: str) -> float:
+    """A real in (0, 1], e.g. the weight of the newest sample in a running average."""
+    return _args.unit_interval_hyper(name, value, what, "(0, 1]")
 
 
-def check_fraction(name: str, value, what: str) -> float:
-    """A real in (0, 1], e.g. the weight of a new sample in a running average."""
-    value = _number(name, value)
-    if not (0.0 < value <= 1.0):
-        raise ValueError(f"Invalid {what} value: {value} ({name} must be in (0, 1])")
-    return value
+def check_foreach(value):
+    """torch's ``foreach`` switch: None or True (fast multi-tensor path), False (per-tensor path)."""
+    if value is None:
+        return None
+    return check_bool("foreach", value)
 
 
-def check_eps(eps) -> float:
-    """The stabilizing constant added to a denominator: a finite real > 0."""
-    eps = _number("eps", eps)
-    if not (0.0 < eps < math.inf):
-        raise ValueError(f"Invalid epsilon value: {eps} (eps must be > 0)")
-    return eps
-
-
-def check_betas(betas) -> tuple[float, float]:
-    """Adam's pair (beta1, beta2), each in [0, 1)."""
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    out = []
-    for i, beta in enumerate(betas):
-        beta = _number(f"betas[{i}]", beta)
-        if not (0.0 <= beta < 1.0):
-            raise ValueError(f"Invalid beta parameter at index {i}: {beta} (betas must be in [0, 1))")
-        out.append(beta)
-    return out[0], out[1]
-
-
-def check_count(name: str, value, what: str, minimum: int) -> int:
-    """An integer >= minimum, e.g. a number of inner steps: ``Invalid <what>: ...`` when too small."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer {what}, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"Invalid {what}: {value} ({name} must be >= {minimum})")
-    return value
-
-
-def check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return value
+def scalar(value) -> float:
+    """A hyperparameter as a Python float (a 1-element tensor lr is read, as torch reads it)."""
+    return value.item() if isinstance(value, torch.Tensor) else value
 
 
 def evaluate_closure(closure):
@@ -114,6 +62,13 @@ def per_tensor(values: list):
     return first if all(v == first for v in values) else values
 
 
+def _check_gradient(p: torch.Tensor, g: torch.Tensor) -> None:
+    if g.is_sparse:
+        raise RuntimeError("coursekit optimizers do not support sparse gradients; use torch.optim.SparseAdam")
+    if not p.is_floating_point():
+        raise TypeError(f"parameters must have a real floating dtype, got {p.dtype}")
+
+
 def params_with_grad(group: dict, maximize: bool = False) -> tuple[list, list]:
     """The parameters of ``group`` that have a gradient, and their gradients (negated to maximize).
 
@@ -126,10 +81,7 @@ def params_with_grad(group: dict, maximize: bool = False) -> tuple[list, list]:
         g = p.grad
         if g is None:
             continue
-        if g.is_sparse:
-            raise RuntimeError("coursekit optimizers do not support sparse gradients; use torch.optim.SparseAdam")
-        if not p.is_floating_point():
-            raise TypeError(f"parameters must have a real floating dtype, got {p.dtype}")
+        _check_gradient(p, g)
         params.append(p)
         grads.append(g)
     if maximize and grads:
@@ -145,11 +97,20 @@ class ValidatedOptimizer(torch.optim.Optimizer):
     """
 
     _checks: dict = {}
+    _tensor_hyperparameters_refuse_foreach = False   # torch's Adam and AdamW do (not SGD, ...)
 
     def __init__(self, params, defaults: dict):
         super().__init__(params, self._validate(dict(defaults)))
 
     def _validate(self, group: dict) -> dict:
+        if group.get("foreach") is True and self._tensor_hyperparameters_refuse_foreach:
+            # torch refuses these (its fast path needs Python numbers); so do we, with its words
+            if isinstance(group.get("lr"), torch.Tensor):
+                raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
+            for i, beta in enumerate(group.get("betas", ())):
+                if isinstance(beta, torch.Tensor):
+                    raise ValueError(f"betas[{i}] as a Tensor is not supported for capturable=False "
+                                     f"and foreach=True")
         for key, check in self._checks.items():
             if key in group:
                 group[key] = check(group[key])
@@ -163,3 +124,26 @@ class ValidatedOptimizer(torch.optim.Optimizer):
 
     def _check_group(self, group: dict) -> None:
         """Checks that involve several hyperparameters of one (complete) group."""
+
+    def __setstate__(self, state: dict) -> None:
+        """Called by ``load_state_dict``: a state_dict saved by ``torch.optim`` (or by an older
+        coursekit) lacks coursekit-only group keys; they take this optimizer's defaults. torch
+        stores step counts as tensors; they become the ints coursekit uses."""
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, value in self.defaults.items():
+                group.setdefault(key, value)
+        for param_state in self.state.values():
+            if isinstance(param_state.get("step"), torch.Tensor):
+                param_state["step"] = int(param_state["step"].item())
+
+    @staticmethod
+    def _gradient(theta: torch.Tensor, group: dict) -> torch.Tensor:
+        """The gradient the update uses: ∇J(θ), negated to maximize, plus λθ for weight decay."""
+        g = theta.grad
+        _check_gradient(theta, g)
+        if group.get("maximize", False):
+            g = -g
+        if group.get("weight_decay", 0) != 0 and not group.get("decoupled_weight_decay", False):
+            g = g.add(theta, alpha=group["weight_decay"])                 # g ← g + λθ
+        return g

@@ -7,12 +7,82 @@ itself (momentum) and corrects both averages for their start at zero.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
-from ._base import (ValidatedOptimizer, check_betas, check_bool, check_eps, check_lr, check_nonnegative,
-                    check_unit_interval, evaluate_closure, params_with_grad, per_tensor)
+from ._base import (ValidatedOptimizer, check_betas, check_bool, check_eps, check_foreach, check_lr,
+                    check_nonnegative, check_unit_interval, evaluate_closure, params_with_grad,
+                    per_tensor, scalar)
 
-__all__ = ["AdaGrad", "Adagrad", "RMSProp", "RMSprop", "Adam", "AdamW", "ewma"]
+__all__ = ["AdaGrad", "Adagrad", "RMSProp", "RMSprop", "Adam", "AdamW", "ewma",
+           "adagrad_update", "rmsprop_update", "adam_update"]
+
+
+def adagrad_update(theta, g, r, lr, eps, eps_inside_sqrt=False):
+    r"""One AdaGrad step on one tensor, in place (r: the sum of squared gradients).
+
+    .. math::
+
+        r \leftarrow r + g \odot g, \qquad
+        \theta \leftarrow \theta - \frac{\eta}{\delta + \sqrt{r}} \odot g
+
+    or with :math:`\sqrt{\delta + r}` in the denominator when ``eps_inside_sqrt``.
+    """
+    r.addcmul_(g, g)                                    # r ← r + g ⊙ g
+    if eps_inside_sqrt:
+        denom = (r + eps).sqrt()                        # √(δ + r)
+    else:
+        denom = r.sqrt() + eps                          # δ + √r
+    theta.addcdiv_(g, denom, value=-lr)                 # θ ← θ − η g / denom
+
+
+def rmsprop_update(theta, g, v, lr, alpha, eps, *, momentum=0.0, b=None, m=None,
+                   eps_inside_sqrt=False):
+    r"""One RMSProp step on one tensor, in place (v: the EWMA of squared gradients).
+
+    .. math::
+
+        v \leftarrow \beta v + (1-\beta)\, g \odot g, \quad D = \sqrt{v} + \delta, \quad
+        \theta \leftarrow \theta - \eta\, g / D
+
+    with β = ``alpha``. Centered (``m``, the EWMA of g, given): D = √(v − m ⊙ m) + δ.
+    With a momentum buffer ``b``: b ← μ b + g / D, θ ← θ − η b.
+    """
+    v.mul_(alpha).addcmul_(g, g, value=1 - alpha)       # v ← β v + (1 − β) g ⊙ g
+    var = v
+    if m is not None:
+        m.lerp_(g, 1 - alpha)                           # m ← β m + (1 − β) g
+        var = v.addcmul(m, m, value=-1)                 # v − m ⊙ m
+    D = (var + eps).sqrt() if eps_inside_sqrt else var.sqrt() + eps
+    if b is None:
+        theta.addcdiv_(g, D, value=-lr)                 # θ ← θ − η g / D
+    else:
+        b.mul_(momentum).addcdiv_(g, D)                 # b ← μ b + g / D
+        theta.add_(b, alpha=-lr)                        # θ ← θ − η b
+
+
+def adam_update(theta, g, m, v, t, lr, beta1, beta2, eps, *, v_max=None,
+                bias_correction=True):
+    r"""One Adam step on one tensor, in place (t >= 1: the index of this step).
+
+    .. math::
+
+        m \leftarrow \beta_1 m + (1-\beta_1)\, g, \quad
+        v \leftarrow \beta_2 v + (1-\beta_2)\, g \odot g,
+
+        \theta \leftarrow \theta - \eta\,
+            \frac{m / (1-\beta_1^t)}{\sqrt{v / (1-\beta_2^t)} + \delta}
+
+    AMSGrad (``v_max`` given) divides by the running maximum of v instead of v.
+    """
+    m.lerp_(g, 1 - beta1)                               # m ← β1 m + (1 − β1) g
+    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)       # v ← β2 v + (1 − β2) g ⊙ g
+    if v_max is not None:
+        v = torch.maximum(v_max, v, out=v_max)          # AMSGrad: the largest v so far
+    c1, c2 = (1 - beta1 ** t, 1 - beta2 ** t) if bias_correction else (1.0, 1.0)
+    denom = v.sqrt() / math.sqrt(c2) + eps              # √v̂ + δ,  v̂ = v / (1 − β2^t)
+    theta.addcdiv_(m, denom, value=-lr / c1)            # θ ← θ − η m̂ / (√v̂ + δ)
 
 
 def ewma(values, beta: float, *, bias_correction: bool = False) -> torch.Tensor:
@@ -70,6 +140,8 @@ class AdaGrad(ValidatedOptimizer):
         eps: δ > 0, keeps the division finite.
         eps_inside_sqrt: put δ inside the square root, as some texts write it (not torch's form).
         maximize: ascend instead of descend.
+        foreach: ``None``/``True``: the multi-tensor fast path; ``False``: :func:`adagrad_update`
+            per tensor (same numbers, bit for bit).
     """
 
     _checks = {
@@ -81,33 +153,48 @@ class AdaGrad(ValidatedOptimizer):
         "eps": check_eps,
         "eps_inside_sqrt": lambda v: check_bool("eps_inside_sqrt", v),
         "maximize": lambda v: check_bool("maximize", v),
+        "foreach": check_foreach,
     }
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, eps_inside_sqrt: bool = False,
-                 maximize: bool = False):
+                 maximize: bool = False, foreach: bool | None = None):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
-                                      eps_inside_sqrt=eps_inside_sqrt, maximize=maximize))
+                                      eps_inside_sqrt=eps_inside_sqrt, maximize=maximize, foreach=foreach))
+
+    def _state(self, p, group):
+        state = self.state[p]
+        if not state:
+            state["step"] = 0
+            state["sum"] = torch.full_like(p, group["initial_accumulator_value"],
+                                           memory_format=torch.preserve_format)
+        state["step"] += 1
+        return state
+
+    def _step_per_tensor(self, group: dict) -> None:
+        """The readable path: :func:`adagrad_update` on each tensor."""
+        for theta in group["params"]:
+            if theta.grad is None:
+                continue
+            g = self._gradient(theta, group)
+            state = self._state(theta, group)
+            lr = scalar(group["lr"]) / (1 + (state["step"] - 1) * group["lr_decay"])   # η_k
+            adagrad_update(theta, g, state["sum"], lr, group["eps"], group["eps_inside_sqrt"])
 
     @torch.no_grad()
     def step(self, closure=None):
         """Take one step; ``closure`` (optional) re-evaluates the loss and its gradients and is returned."""
         loss = evaluate_closure(closure)
         for group in self.param_groups:
+            if group["foreach"] is False:
+                self._step_per_tensor(group)
+                continue
             params, grads = params_with_grad(group, group["maximize"])
             if not params:
                 continue
-            r, steps = [], []
-            for p in params:
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["sum"] = torch.full_like(p, group["initial_accumulator_value"],
-                                                   memory_format=torch.preserve_format)
-                state["step"] += 1
-                r.append(state["sum"])
-                steps.append(state["step"])
+            states = [self._state(p, group) for p in params]
+            r, steps = [st["sum"] for st in states], [st["step"] for st in states]
             if group["weight_decay"] != 0:
                 grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
             torch._foreach_addcmul_(r, grads, grads, value=1)                   # r ← r + g ⊙ g
@@ -116,8 +203,8 @@ class AdaGrad(ValidatedOptimizer):
             else:
                 denom = torch._foreach_sqrt(r)
                 torch._foreach_add_(denom, group["eps"])                        # δ + √r
-            lr, lr_decay = group["lr"], group["lr_decay"]
-            step_sizes = per_tensor([-lr / (1 + (k - 1) * lr_decay) for k in steps])
+            lr, lr_decay = scalar(group["lr"]), group["lr_decay"]
+            step_sizes = per_tensor([-(lr / (1 + (k - 1) * lr_decay)) for k in steps])
             torch._foreach_addcdiv_(params, grads, denom, step_sizes)           # θ ← θ − η g / denom
         return loss
 
@@ -147,6 +234,8 @@ class RMSProp(ValidatedOptimizer):
         centered: subtract the squared mean gradient inside the root.
         eps_inside_sqrt: put δ inside the square root (Goodfellow et al.'s form), not torch's.
         maximize: ascend instead of descend.
+        foreach: ``None``/``True``: the multi-tensor fast path; ``False``: :func:`rmsprop_update`
+            per tensor (same numbers, bit for bit).
     """
 
     _checks = {
@@ -158,19 +247,35 @@ class RMSProp(ValidatedOptimizer):
         "centered": lambda v: check_bool("centered", v),
         "eps_inside_sqrt": lambda v: check_bool("eps_inside_sqrt", v),
         "maximize": lambda v: check_bool("maximize", v),
+        "foreach": check_foreach,
     }
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
                  momentum: float = 0.0, centered: bool = False, *, eps_inside_sqrt: bool = False,
-                 maximize: bool = False):
+                 maximize: bool = False, foreach: bool | None = None):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                      centered=centered, eps_inside_sqrt=eps_inside_sqrt, maximize=maximize))
+                                      centered=centered, eps_inside_sqrt=eps_inside_sqrt, maximize=maximize,
+                                      foreach=foreach))
+
+    def _step_per_tensor(self, group: dict) -> None:
+        """The readable path: :func:`rmsprop_update` on each tensor."""
+        for theta in group["params"]:
+            if theta.grad is None:
+                continue
+            g = self._gradient(theta, group)
+            state = self._state(theta, group)
+            rmsprop_update(theta, g, state["square_avg"], scalar(group["lr"]), group["alpha"], group["eps"],
+                           momentum=group["momentum"], b=state.get("momentum_buffer"),
+                           m=state.get("grad_avg"), eps_inside_sqrt=group["eps_inside_sqrt"])
 
     @torch.no_grad()
     def step(self, closure=None):
         """Take one step; ``closure`` (optional) re-evaluates the loss and its gradients and is returned."""
         loss = evaluate_closure(closure)
         for group in self.param_groups:
+            if group["foreach"] is False:
+                self._step_per_tensor(group)
+                continue
             params, grads = params_with_grad(group, group["maximize"])
             if not params:
                 continue
@@ -196,9 +301,9 @@ class RMSProp(ValidatedOptimizer):
                 b = [st["momentum_buffer"] for st in states]
                 torch._foreach_mul_(b, mu)
                 torch._foreach_addcdiv_(b, grads, denom)                        # b ← μ b + g / D
-                torch._foreach_add_(params, b, alpha=-group["lr"])              # θ ← θ − η b
+                torch._foreach_add_(params, b, alpha=-scalar(group["lr"]))      # θ ← θ − η b
             else:
-                torch._foreach_addcdiv_(params, grads, denom, value=-group["lr"])  # θ ← θ − η g / D
+                torch._foreach_addcdiv_(params, grads, denom, value=-scalar(group["lr"]))  # θ ← θ − η g / D
         return loss
 
     def _state(self, p, group):
@@ -242,6 +347,8 @@ class Adam(ValidatedOptimizer):
         decoupled_weight_decay: AdamW's weight decay.
         bias_correction: divide the moments by 1 − β^t.
         maximize: ascend instead of descend.
+        foreach: ``None``/``True``: the multi-tensor fast path; ``False``: :func:`adam_update`
+            per tensor (same numbers, bit for bit).
     """
 
     _checks = {
@@ -253,24 +360,43 @@ class Adam(ValidatedOptimizer):
         "decoupled_weight_decay": lambda v: check_bool("decoupled_weight_decay", v),
         "bias_correction": lambda v: check_bool("bias_correction", v),
         "maximize": lambda v: check_bool("maximize", v),
+        "foreach": check_foreach,
     }
+    _tensor_hyperparameters_refuse_foreach = True
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, *, decoupled_weight_decay: bool = False,
-                 bias_correction: bool = True, maximize: bool = False):
+                 bias_correction: bool = True, maximize: bool = False, foreach: bool | None = None):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                                       decoupled_weight_decay=decoupled_weight_decay,
-                                      bias_correction=bias_correction, maximize=maximize))
+                                      bias_correction=bias_correction, maximize=maximize, foreach=foreach))
+
+    def _step_per_tensor(self, group: dict) -> None:
+        """The readable path: :func:`adam_update` on each tensor."""
+        lr, (beta1, beta2), wd = scalar(group["lr"]), group["betas"], group["weight_decay"]
+        for theta in group["params"]:
+            if theta.grad is None:
+                continue
+            g = self._gradient(theta, group)
+            state = self._state(theta, group)
+            if wd != 0 and group["decoupled_weight_decay"]:
+                theta.mul_(1 - lr * wd)                                         # θ ← (1 − ηλ) θ
+            adam_update(theta, g, state["exp_avg"], state["exp_avg_sq"], state["step"], lr, beta1, beta2,
+                        group["eps"], v_max=state.get("max_exp_avg_sq"),
+                        bias_correction=group["bias_correction"])
 
     @torch.no_grad()
     def step(self, closure=None):
         """Take one step; ``closure`` (optional) re-evaluates the loss and its gradients and is returned."""
         loss = evaluate_closure(closure)
         for group in self.param_groups:
+            if group["foreach"] is False:
+                self._step_per_tensor(group)
+                continue
             params, grads = params_with_grad(group, group["maximize"])
             if not params:
                 continue
-            lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            lr, (beta1, beta2), eps, wd = scalar(group["lr"]), group["betas"], group["eps"], group["weight_decay"]
             states = [self._state(p, group) for p in params]
             m = [st["exp_avg"] for st in states]
             v = [st["exp_avg_sq"] for st in states]
@@ -288,7 +414,7 @@ class Adam(ValidatedOptimizer):
             if group["bias_correction"]:
                 steps = [st["step"] for st in states]
                 step_sizes = per_tensor([-lr / (1 - beta1 ** t) for t in steps])          # η / (1 − β1^t)
-                root_corrections = per_tensor([(1 - beta2 ** t) ** 0.5 for t in steps])  # √(1 − β2^t)
+                root_corrections = per_tensor([math.sqrt(1 - beta2 ** t) for t in steps])  # √(1 − β2^t)
             else:
                 step_sizes, root_corrections = -lr, None
             denom = torch._foreach_sqrt(v)
@@ -318,9 +444,10 @@ class AdamW(Adam):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, *, bias_correction: bool = True,
-                 maximize: bool = False):
+                 maximize: bool = False, foreach: bool | None = None):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                         decoupled_weight_decay=True, bias_correction=bias_correction, maximize=maximize)
+                         decoupled_weight_decay=True, bias_correction=bias_correction, maximize=maximize,
+                         foreach=foreach)
 
 
 # torch.optim's spellings, so the classes drop into code written for torch.

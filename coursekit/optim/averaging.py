@@ -7,7 +7,27 @@ import torch
 
 from .. import _args
 
-__all__ = ["PolyakAverage"]
+__all__ = ["PolyakAverage", "polyak_update"]
+
+
+def polyak_update(average, theta, t, mode="mean", alpha=0.99):
+    r"""Fold the t-th iterate θ into the running average θ̂ of one tensor, in place.
+
+    .. math::
+
+        \hat\theta^{(1)} = \theta^{(1)}, \qquad
+        \hat\theta^{(t)} = \hat\theta^{(t-1)}
+            + \tfrac{1}{t}\,(\theta^{(t)} - \hat\theta^{(t-1)}) \quad \text{(mean)},
+
+        \hat\theta^{(t)} = \alpha\,\hat\theta^{(t-1)} + (1-\alpha)\,\theta^{(t)}
+            \quad \text{(ema)}
+    """
+    if t == 1:
+        average.copy_(theta)                            # θ̂^(1) = θ^(1)
+    elif mode == "mean":
+        average.lerp_(theta, 1.0 / t)                   # θ̂ ← θ̂ + (θ − θ̂) / t
+    else:
+        average.lerp_(theta, 1.0 - alpha)               # θ̂ ← α θ̂ + (1 − α) θ
 
 
 class PolyakAverage:
@@ -29,6 +49,8 @@ class PolyakAverage:
         params: an ``nn.Module`` (its parameters are averaged) or an iterable of tensors.
         mode: ``"mean"`` or ``"ema"``.
         alpha: α in [0, 1) for ``mode="ema"``.
+        foreach: ``None``/``True``: update all tensors at once (fast); ``False``: call
+            :func:`polyak_update` per tensor (same numbers, bit for bit).
 
     Example::
 
@@ -39,7 +61,7 @@ class PolyakAverage:
             evaluate(model, X_val, y_val)
     """
 
-    def __init__(self, params, mode: str = "mean", alpha: float = 0.99):
+    def __init__(self, params, mode: str = "mean", alpha: float = 0.99, *, foreach: bool | None = None):
         if isinstance(params, torch.nn.Module):
             params = params.parameters()
         if isinstance(params, torch.Tensor):
@@ -52,6 +74,7 @@ class PolyakAverage:
             _args.tensor(f"params[{i}]", p, floating=True)
         self.mode = _args.one_of("mode", mode, {"mean", "ema"})
         self.alpha = _args.fraction("alpha", alpha)
+        self.foreach = None if foreach is None else _args.flag("foreach", foreach)
         self.averaged = [p.detach().clone() for p in self.params]
         self.num_averaged = 0
 
@@ -59,7 +82,10 @@ class PolyakAverage:
     def update(self) -> None:
         """Fold the current parameters into the average."""
         current = [p.detach() for p in self.params]
-        if self.num_averaged == 0:
+        if self.foreach is False:
+            for average, theta in zip(self.averaged, current):
+                polyak_update(average, theta, self.num_averaged + 1, self.mode, self.alpha)
+        elif self.num_averaged == 0:
             torch._foreach_copy_(self.averaged, current)                   # θ̂^(1) = θ^(1)
         elif self.mode == "mean":
             torch._foreach_lerp_(self.averaged, current, 1.0 / (self.num_averaged + 1))  # θ̂ += (θ − θ̂)/t

@@ -4,9 +4,30 @@ from __future__ import annotations
 import torch
 
 from ._base import (ValidatedOptimizer, check_bool, check_lr, check_nonnegative, check_unit_interval,
-                    evaluate_closure, params_with_grad)
+                    evaluate_closure, scalar)
 
-__all__ = ["DeltaBarDelta"]
+__all__ = ["DeltaBarDelta", "delta_bar_delta_update"]
+
+
+def delta_bar_delta_update(theta, g, rate, delta_bar, kappa, phi, gamma, max_lr=None):
+    r"""One delta-bar-delta step on one tensor, in place (``rate``: the rates η).
+
+    .. math::
+
+        \Delta\eta = \kappa \text{ where } \bar\delta\,\delta > 0, \quad
+        -\phi\,\eta \text{ where } \bar\delta\,\delta < 0; \qquad
+        \theta \leftarrow \theta - \eta \odot \delta, \qquad
+        \bar\delta \leftarrow (1-\gamma)\,\delta + \gamma\,\bar\delta
+
+    with δ = ``g`` the gradient and δ̄ = ``delta_bar`` its exponential average.
+    """
+    agree = delta_bar * g                               # δ̄(t−1) δ(t)
+    rate.add_(agree > 0, alpha=kappa)                   # + κ where the sign holds
+    rate.sub_(rate * (agree < 0), alpha=phi)            # − φ η where it flips
+    if max_lr is not None:
+        rate.clamp_(max=max_lr)
+    theta.addcmul_(rate, g, value=-1)                   # θ ← θ − η ⊙ δ(t)
+    delta_bar.mul_(gamma).add_(g, alpha=1 - gamma)      # δ̄ ← (1 − γ) δ + γ δ̄
 
 
 class DeltaBarDelta(ValidatedOptimizer):
@@ -23,8 +44,10 @@ class DeltaBarDelta(ValidatedOptimizer):
         δ̄_i(t) = (1 − γ) δ_i(t) + γ δ̄_i(t−1)          (δ̄(0) = 0)
 
     The rates rise additively and fall multiplicatively, so a run of oscillations cuts a rate fast.
-    The rule compares successive gradients, so it needs the full-batch gradient: minibatch noise
-    flips signs at random and keeps every rate small.
+    The rule compares successive gradients, so it needs the full-batch gradient. With minibatch
+    noise the sign of δ̄ δ becomes a coin flip that no longer says whether the step overshot: with
+    random signs E[Δη] = κ/2 − φη/2, so every rate random-walks around κ/φ whatever the curvature λ
+    of its direction, too large for stiff directions when κ/φ > 2/λ and arbitrary for flat ones.
 
     Args:
         params: parameters or param groups.
@@ -33,6 +56,9 @@ class DeltaBarDelta(ValidatedOptimizer):
         phi: φ in [0, 1), the fraction removed on a sign flip.
         gamma: γ in [0, 1), the decay of the gradient average δ̄ (Jacobs's θ).
         max_lr: optional cap on every rate (``None``: no cap).
+        maximize: ascend instead of descend.
+
+    Each step applies :func:`delta_bar_delta_update` to every tensor.
     """
 
     _checks = {
@@ -53,21 +79,16 @@ class DeltaBarDelta(ValidatedOptimizer):
         """Take one step; ``closure`` (optional) re-evaluates the loss and its gradients and is returned."""
         loss = evaluate_closure(closure)
         for group in self.param_groups:
-            params, grads = params_with_grad(group, group["maximize"])
-            kappa, phi, gamma = group["kappa"], group["phi"], group["gamma"]
-            for p, g in zip(params, grads):
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = self._gradient(p, group)
                 state = self.state[p]
                 if not state:
                     state["step"] = 0
-                    state["lr"] = torch.full_like(p, group["lr"], memory_format=torch.preserve_format)
+                    state["lr"] = torch.full_like(p, scalar(group["lr"]), memory_format=torch.preserve_format)
                     state["delta_bar"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["step"] += 1
-                eps, delta_bar = state["lr"], state["delta_bar"]
-                agree = delta_bar * g                                    # δ̄(t−1) δ(t)
-                eps.add_(agree > 0, alpha=kappa)                         # + κ where the sign holds
-                eps.sub_(eps * (agree < 0), alpha=phi)                   # − φ η where it flips
-                if group["max_lr"] is not None:
-                    eps.clamp_(max=group["max_lr"])
-                p.addcmul_(eps, g, value=-1)                             # θ ← θ − η ⊙ δ(t)
-                delta_bar.mul_(gamma).add_(g, alpha=1 - gamma)           # δ̄ ← (1 − γ) δ + γ δ̄
+                delta_bar_delta_update(p, g, state["lr"], state["delta_bar"], group["kappa"], group["phi"],
+                                       group["gamma"], group["max_lr"])
         return loss

@@ -1,30 +1,26 @@
-"""Elastic averaging SGD (Zhang, Choromanska & LeCun 2015) on torch.distributed, and a local launcher.
+"""Elastic averaging SGD (Zhang, Choromanska & LeCun 2015) on torch.distributed.
 
 Each of p worker processes holds its own copy x_i of the parameters and trains on its own data; an
 elastic force pulls every x_i toward a center variable x~, and x~ toward the workers. The workers talk
 only every tau steps, through one ``all_reduce``. The code runs the same on one machine (processes
-started by :func:`run_workers`, gloo over 127.0.0.1) and across machines (start the processes with
-``torchrun`` or your cluster's launcher and call ``torch.distributed.init_process_group`` with its
-init method; nothing else changes).
+started by :func:`coursekit.distributed.run_workers`, gloo over 127.0.0.1) and across machines
+(``torchrun``: see :class:`EASGD`).
 """
 from __future__ import annotations
 
 import copy
-import datetime
 import os
-import pickle
-import socket
-import sys
-import time
-import traceback
 
 import torch
 import torch.distributed as dist
 
-from ._base import (ValidatedOptimizer, check_bool, check_count, check_fraction, check_lr,
-                    check_nonnegative, check_unit_interval, evaluate_closure)
+from ._base import (ValidatedOptimizer, check_bool, check_count, check_lr, check_nonnegative,
+                    check_unit_interval, check_weight, evaluate_closure, scalar)
+from .sgd import momentum_update, nesterov_update, sgd_update
 
-__all__ = ["EASGD", "elastic_average", "run_workers", "free_port", "train_worker"]
+__all__ = ["EASGD", "elastic_average", "elastic_update"]
+
+_LAUNCHER_VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK")
 
 
 def _check_tau(value) -> int:
@@ -32,7 +28,21 @@ def _check_tau(value) -> int:
 
 
 def _check_moving_rate(value) -> float:
-    return check_fraction("alpha", value, "moving rate")
+    return check_weight("alpha", value, "moving rate")
+
+
+def elastic_update(x, center, diff, diff_sum, alpha):
+    r"""EASGD's elastic step on one tensor of worker i, in place.
+
+    .. math::
+
+        \tilde x \leftarrow \tilde x + \alpha \sum_j (x_j - \tilde x), \qquad
+        x_i \leftarrow x_i - \alpha\, (x_i - \tilde x)
+
+    with ``diff`` = x_i − x̃ and ``diff_sum`` = Σ_j (x_j − x̃), with the old center.
+    """
+    center.add_(diff_sum, alpha=alpha)          # the center moves toward the workers
+    x.sub_(diff, alpha=alpha)                   # the elastic force pulls x_i toward x~
 
 
 def elastic_average(workers: torch.Tensor, center: torch.Tensor, alpha: float):
@@ -80,7 +90,24 @@ class EASGD(ValidatedOptimizer):
 
     All workers start from rank 0's parameters (x_i = x~), broadcast when the optimizer is created, so
     build the optimizer in every process after ``init_process_group``. Without an initialized process
-    group the optimizer runs as a single worker (p = 1), which is useful for testing.
+    group the optimizer runs as a single worker (p = 1), which is useful for testing; but if a
+    launcher has set ``WORLD_SIZE`` > 1 (torchrun does), building it before
+    ``init_process_group`` would silently train each rank alone, so it raises a ``RuntimeError``.
+
+    With ``torchrun`` (one machine or several), each process runs the same script::
+
+        import torch.distributed as dist
+        dist.init_process_group("gloo")           # rank and world size from torchrun's environment
+        model = ...                               # the same architecture in every process
+        opt = EASGD(model.parameters(), lr=0.1, alpha=0.9 / dist.get_world_size(), tau=4)
+        for X, y in my_shard:                     # each rank trains on its own data
+            opt.zero_grad(); loss_fn(model(X), y).backward(); opt.step()
+        center = opt.center_model(model)          # the same on every rank
+        dist.destroy_process_group()
+
+    started by ``torchrun --nproc_per_node=N script.py`` (add ``--nnodes`` and a rendezvous
+    endpoint for several machines). On one machine, :func:`coursekit.distributed.run_workers`
+    does the same from Python or a notebook.
 
     Args:
         params: parameters or param groups of this worker's model.
@@ -109,6 +136,12 @@ class EASGD(ValidatedOptimizer):
         self.tau = _check_tau(tau)
         self.group = group
         self.distributed = dist.is_available() and dist.is_initialized()
+        launched = {k: os.environ[k] for k in _LAUNCHER_VARIABLES if k in os.environ}
+        if not self.distributed and int(launched.get("WORLD_SIZE", "1") or "1") > 1:
+            raise RuntimeError(
+                f"EASGD was built before torch.distributed.init_process_group, but a launcher set "
+                f"{launched}: each rank would train alone. Call "
+                f"torch.distributed.init_process_group('gloo') first (it reads the launcher's environment).")
         self.world_size = dist.get_world_size(group) if self.distributed else 1
         self.communications = 0
         self._t = 0
@@ -168,9 +201,8 @@ class EASGD(ValidatedOptimizer):
         alpha = self.param_groups[0]["alpha"]
         offset = 0
         for p, d in zip(params, diffs):
-            center = self.state[p]["center"]
-            center.add_(total[offset:offset + p.numel()].view_as(p), alpha=alpha)
-            p.sub_(d, alpha=alpha)
+            diff_sum = total[offset:offset + p.numel()].view_as(p)
+            elastic_update(p, self.state[p]["center"], d, diff_sum, alpha)
             offset += p.numel()
         self.communications += 1
 
@@ -182,20 +214,18 @@ class EASGD(ValidatedOptimizer):
             self._communicate()
         self._t += 1
         for group in self.param_groups:
-            m, wd = group["momentum"], group["weight_decay"]
+            lr, mu = scalar(group["lr"]), group["momentum"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad if wd == 0 else p.grad.add(p, alpha=wd)
-                if m != 0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = g.detach().clone()
-                    else:
-                        buf.mul_(m).add_(g)
-                    g = g.add(buf, alpha=m) if group["nesterov"] else buf
-                p.add_(g, alpha=-group["lr"])
+                g = self._gradient(p, group)                                  # g + λ x_i
+                state = self.state[p]
+                if mu == 0:
+                    sgd_update(p, g, lr)                                      # x_i ← x_i − η g
+                elif group["nesterov"]:
+                    state["momentum_buffer"] = nesterov_update(p, g, state.get("momentum_buffer"), lr, mu)
+                else:
+                    state["momentum_buffer"] = momentum_update(p, g, state.get("momentum_buffer"), lr, mu)
         return loss
 
     def state_dict(self):
@@ -210,182 +240,3 @@ class EASGD(ValidatedOptimizer):
         self._t = extra.get("t", 0)
         self.communications = extra.get("communications", 0)
         self.tau = extra.get("tau", self.tau)
-
-
-# --------------------------------------------------------------------------------------------
-# Starting p worker processes on this machine
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _entry(rank, fn, world_size, port, args, results, timeout):
-    """What each spawned process runs: join the group, call fn, report, always leave the group."""
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")     # this launcher is for one machine: use loopback
-    torch.set_num_threads(1)                               # p processes share the cores
-    try:
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size,
-                                timeout=datetime.timedelta(seconds=timeout))
-        try:
-            out = fn(rank, world_size, *args)
-        finally:
-            dist.destroy_process_group()
-        # plain pickle copies tensors into the message (the queue's own pickler would share their memory
-        # with this process, which is about to exit)
-        results.put((rank, "ok", pickle.dumps(out)))
-    except BaseException:  # noqa: BLE001 - report any failure to the parent, then exit non-zero
-        results.put((rank, "error", traceback.format_exc()))
-        raise
-
-
-def run_workers(fn, world_size: int, *args, timeout: float = 60.0, start_method: str | None = None) -> list:
-    """Run ``fn(rank, world_size, *args)`` in ``world_size`` fresh processes joined by torch.distributed.
-
-    The processes are started with ``torch.multiprocessing``, join a gloo process group on 127.0.0.1 at
-    a free port chosen now, and always destroy it when ``fn`` returns. ``start_method`` is "fork" on
-    Linux by default (the workers start at once, with torch already imported: about 1.5 s for two
-    workers instead of 9.5 s with "spawn", which imports torch afresh in every process) and "spawn"
-    elsewhere (macOS and Windows cannot fork safely). With "spawn", ``fn`` must be importable (defined
-    in a module, not in a notebook) and its arguments picklable; results are always pickled.
-
-    A worker that raises makes this function raise at once (with the worker's traceback), after the
-    other workers are stopped; if the workers have not all finished after ``timeout`` seconds they are
-    stopped and a ``TimeoutError`` is raised. Nothing waits forever: collective operations also time
-    out after ``timeout`` seconds.
-
-    Returns:
-        the list of what ``fn`` returned, indexed by rank.
-    """
-    import torch.multiprocessing as mp
-
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
-        raise ValueError(f"world_size must be a positive integer, got {world_size!r}")
-    if not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    if start_method is None:
-        start_method = "fork" if sys.platform.startswith("linux") else "spawn"
-    if start_method not in ("fork", "spawn", "forkserver"):
-        raise ValueError(f"start_method must be 'fork', 'spawn' or 'forkserver', got {start_method!r}")
-    ctx = mp.get_context(start_method)
-    results = ctx.SimpleQueue()
-    port = free_port()
-    context = mp.start_processes(_entry, args=(fn, world_size, port, args, results, float(timeout)),
-                                 nprocs=world_size, join=False, start_method=start_method)
-    outputs: dict[int, object] = {}
-    errors: dict[int, str] = {}
-    deadline = time.monotonic() + timeout
-    crashed = None                     # the launcher's exception when a worker died
-
-    def collect() -> None:
-        while not results.empty():
-            rank, status, value = results.get()
-            if status == "error":
-                errors[rank] = value
-            else:
-                outputs[rank] = pickle.loads(value)
-
-    def reported() -> bool:
-        return len(outputs) + len(errors) == world_size
-
-    try:
-        while not reported():
-            collect()
-            if reported() or errors:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the {world_size} workers did not finish within {timeout} s")
-            try:
-                context.join(timeout=0.05)                  # raises if a worker died
-            except (mp.ProcessExitedException, mp.ProcessRaisedException) as exc:
-                crashed = exc
-                break
-        # After a failure the other workers fail too (their collectives lose a peer) and the launcher
-        # stops them: give the reports already on their way a moment to arrive, so that the error
-        # shown is every worker's, the root cause included, not just the first one noticed.
-        grace = time.monotonic() + 2.0
-        while (errors or crashed) and not reported() and time.monotonic() < grace:
-            time.sleep(0.05)
-            collect()
-        if errors:
-            text = "\n".join(f"worker {r} of {world_size} failed:\n{e}" for r, e in sorted(errors.items()))
-            raise RuntimeError(text)
-        if isinstance(crashed, mp.ProcessExitedException):
-            raise RuntimeError(f"worker {crashed.error_index} of {world_size} exited with code {crashed.exit_code}")
-        if crashed is not None:
-            raise RuntimeError(f"a worker of {world_size} failed:\n{crashed}")
-        context.join(timeout=max(1.0, deadline - time.monotonic()))
-    finally:
-        for process in context.processes:
-            if process.is_alive():
-                process.terminate()
-        for process in context.processes:
-            process.join(timeout=5)
-    return [outputs[r] for r in range(world_size)]
-
-
-# --------------------------------------------------------------------------------------------
-# A complete worker: EASGD (or SGD) on a shard of a classification set
-
-def train_worker(rank: int, world_size: int, config: dict) -> dict:
-    """Train an MLP on this worker's shard of ``config["train"]`` with EASGD; evaluate the center on the test set.
-
-    Every worker builds the same model (seeded with ``config["seed"]``), takes every p-th training
-    example as its shard, and runs ``config["steps"]`` steps of EASGD on minibatches drawn from it
-    (its own generator, seeded with seed + rank). With ``world_size = 1`` and ``config["optimizer"] ==
-    "sgd"`` it is plain minibatch SGD on the whole set, in the calling process.
-
-    Args:
-        rank, world_size: this worker and the number of workers (as given by :func:`run_workers`).
-        config: ``train``/``test`` (pairs of tensors), ``sizes`` (MLP widths), ``steps``, ``batch_size``,
-            ``lr``, ``alpha``, ``tau``, ``momentum``, ``seed``, ``eval_every`` and ``optimizer``
-            (``"easgd"`` or ``"sgd"``).
-
-    Returns:
-        a dict with the test loss and accuracy of the center (``center_loss``, ``center_accuracy``: one
-        entry every ``eval_every`` steps and at the end, at the ``steps`` listed), of this worker's own
-        x_i at the end (``worker_loss``, ``worker_accuracy``), the number of communications and the
-        distance ||x_i - x~|| at the end. For SGD the "center" is the model itself.
-    """
-    from ..nn import mlp
-    from ..train import evaluate
-
-    X, y = config["train"]
-    X_test, y_test = config["test"]
-    torch.manual_seed(config["seed"])
-    model = mlp(config["sizes"])
-    shard = torch.arange(rank, len(X), world_size)
-    Xs, ys = X[shard], y[shard]
-    g = torch.Generator().manual_seed(config["seed"] + 1000 * (rank + 1))
-    if config.get("optimizer", "easgd") == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config.get("momentum", 0.0))
-    else:
-        opt = EASGD(model.parameters(), lr=config["lr"], alpha=config["alpha"], tau=config["tau"],
-                    momentum=config.get("momentum", 0.0))
-    loss_fn = torch.nn.functional.cross_entropy
-    steps, center_loss, center_accuracy = [], [], []
-
-    def center():
-        return opt.center_model(model) if isinstance(opt, EASGD) else model
-
-    for t in range(1, config["steps"] + 1):
-        idx = torch.randint(0, len(Xs), (config["batch_size"],), generator=g)
-        opt.zero_grad()
-        loss_fn(model(Xs[idx]), ys[idx]).backward()
-        opt.step()
-        if t % config["eval_every"] == 0 or t == config["steps"]:
-            result = evaluate(center(), X_test, y_test)
-            steps.append(t)
-            center_loss.append(result["loss"])
-            center_accuracy.append(result["accuracy"])
-    distance = 0.0
-    if isinstance(opt, EASGD):
-        distance = float(torch.cat([(p.detach() - c).reshape(-1) for p, c in zip(model.parameters(), opt.center())]).norm())
-    own = evaluate(model, X_test, y_test)
-    return {"rank": rank, "steps": steps, "center_loss": center_loss, "center_accuracy": center_accuracy,
-            "worker_loss": own["loss"], "worker_accuracy": own["accuracy"],
-            "communications": getattr(opt, "communications", 0), "distance": distance}

@@ -5,15 +5,34 @@ import math
 
 import torch
 
-from ._base import (ValidatedOptimizer, check_bool, check_count, check_fraction, check_lr,
-                    check_nonnegative, check_positive, check_unit_interval, evaluate_closure)
+from ._base import (ValidatedOptimizer, check_bool, check_count, check_lr, check_nonnegative,
+                    check_positive, check_unit_interval, check_weight, evaluate_closure, scalar)
+from .sgd import momentum_update, nesterov_update, sgd_update
 
-__all__ = ["EntropySGD", "MinibatchClosure"]
+__all__ = ["EntropySGD", "MinibatchClosure", "langevin_step"]
 
 
 def _check_L(value) -> int:
     return check_count("L", value, "number of Langevin steps", 0)
 
+
+def langevin_step(x_prime, g, x, mu, gamma, sgld_lr, noise, alpha, xi=None):
+    r"""One step of Entropy-SGD's Langevin loop on one tensor, in place.
+
+    .. math::
+
+        x' \leftarrow x' - \eta' \left(\nabla f(x') - \gamma (x - x')\right)
+              + \sqrt{2\eta'}\,\varepsilon\,\xi, \qquad
+        \mu \leftarrow (1-\alpha)\,\mu + \alpha\, x'
+
+    with g = ∇f(x') on a fresh minibatch, x the anchor, ξ ~ N(0, I) (``xi``; none when
+    ε = ``noise`` is 0) and μ the running estimate of the Gibbs mean ⟨x'⟩.
+    """
+    dx = g.add(x_prime - x, alpha=gamma)                # ∇f(x') − γ (x − x')
+    x_prime.add_(dx, alpha=-sgld_lr)                    # x' ← x' − η' dx'
+    if noise > 0:
+        x_prime.add_(xi, alpha=noise * math.sqrt(2 * sgld_lr))   # + √(2η') ε ξ
+    mu.mul_(1 - alpha).add_(x_prime, alpha=alpha)       # μ ← (1 − α) μ + α x'
 
 
 
@@ -84,7 +103,7 @@ class EntropySGD(ValidatedOptimizer):
         "L": _check_L,
         "sgld_lr": lambda v: check_positive("sgld_lr", v, "SGLD step size"),
         "noise": lambda v: check_nonnegative("noise", v, "thermal noise"),
-        "alpha": lambda v: check_fraction("alpha", v, "averaging weight"),
+        "alpha": lambda v: check_weight("alpha", v, "averaging weight"),
         "momentum": lambda v: check_unit_interval("momentum", v, "momentum"),
         "nesterov": lambda v: check_bool("nesterov", v),
         "weight_decay": lambda v: check_nonnegative("weight_decay", v, "weight_decay"),
@@ -158,13 +177,9 @@ class EntropySGD(ValidatedOptimizer):
                     if p.grad is None:
                         continue
                     state = self.state[p]
-                    dx = p.grad.add(p - state["anchor"], alpha=gamma)    # grad f(x') - gamma (x - x')
-                    if group["weight_decay"] != 0:
-                        dx.add_(p, alpha=group["weight_decay"])
-                    p.add_(dx, alpha=-eta)                               # x' <- x' - eta' dx'
-                    if eps > 0:                                          #       + sqrt(2 eta') eps xi
-                        p.add_(self._noise(p), alpha=eps * math.sqrt(2 * eta))
-                    state["mu"].mul_(1 - alpha).add_(p, alpha=alpha)     # mu <- (1 - alpha) mu + alpha x'
+                    g = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] != 0 else p.grad
+                    xi = self._noise(p) if eps > 0 else None
+                    langevin_step(p, g, state["anchor"], state["mu"], gamma, eta, eps, alpha, xi)
         # Outer step from the anchor x along the local-entropy gradient g = gamma (x - mu).
         for group, gamma in zip(self.param_groups, gammas):
             for p in group["params"]:
@@ -179,15 +194,13 @@ class EntropySGD(ValidatedOptimizer):
     def _outer(self, p: torch.Tensor, g: torch.Tensor, group: dict) -> None:
         """x <- x - eta g, with torch's (Nesterov) momentum; counts the step for scoping."""
         state = self.state[p]
-        m = group["momentum"]
-        if m != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = g.detach().clone()       # b_1 = g_1
-            else:
-                buf.mul_(m).add_(g)                                       # b <- m b + g
-            g = g.add(buf, alpha=m) if group["nesterov"] else buf
-        p.add_(g, alpha=-group["lr"])
+        lr, mu = scalar(group["lr"]), group["momentum"]
+        if mu == 0:
+            sgd_update(p, g, lr)
+        elif group["nesterov"]:
+            state["momentum_buffer"] = nesterov_update(p, g, state.get("momentum_buffer"), lr, mu)
+        else:
+            state["momentum_buffer"] = momentum_update(p, g, state.get("momentum_buffer"), lr, mu)
         state["step"] = state.get("step", 0) + 1
 
 
