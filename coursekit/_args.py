@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy
 import torch
 
 
@@ -182,6 +183,6 @@ def count(name: str, value, what: str, minimum: int) -> int:
 
 def flag(name: str, value) -> bool:
     """True or False (numpy booleans too)."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, numpy.bool_)):
         return bool(value)
     raise TypeError(f"{name} must be True or False, got {value!r}")

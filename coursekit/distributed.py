@@ -20,6 +20,7 @@ import traceback
 import torch
 import torch.distributed as dist
 
+from . import _args
 from .nn import mlp
 from .optim.easgd import EASGD
 from .train import evaluate
@@ -78,10 +79,8 @@ def run_workers(fn, world_size: int, *args, timeout: float = 60.0, start_method:
 
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
-        raise ValueError(f"world_size must be a positive integer, got {world_size!r}")
-    if not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    world_size = _args.positive_int("world_size", world_size)
+    timeout = _args.positive("timeout", timeout)
     if start_method is None:
         start_method = "fork" if sys.platform.startswith("linux") else "spawn"
     if start_method not in ("fork", "spawn", "forkserver"):

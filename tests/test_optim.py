@@ -675,3 +675,30 @@ def test_noisy_quadratic_checks_its_arguments():
         problem.run(lambda p: ko.SGD(p, lr=0.1), 3, average="median")
     with pytest.raises(ValueError, match="theta"):
         problem.loss(torch.zeros(3, 2))
+
+
+def test_one_validation_vocabulary():
+    """coursekit._args holds every check: numpy numbers count as numbers, intervals are named."""
+    import numpy as np
+
+    from coursekit import _args
+
+    w = [torch.zeros(2, requires_grad=True)]
+    opt = ko.EntropySGD(w, lr=np.float32(0.1), L=np.int64(2), alpha=np.float64(1.0))
+    assert opt.param_groups[0]["L"] == 2 and type(opt.param_groups[0]["L"]) is int
+    assert ko.EASGD(w, tau=np.int32(3)).tau == 3
+    assert _args.count("L", np.int16(4), "number of Langevin steps", 0) == 4
+    assert _args.positive_int("n", np.uint8(5)) == 5
+    with pytest.raises(TypeError, match="tau must be an integer"):
+        ko.EASGD(w, tau=np.float64(3.0))
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.0"):
+        _args.fraction("dropout", 1.0)
+    assert _args.fraction("dropout", 0.0) == 0.0
+    with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\]"):
+        ko.EntropySGD(w, alpha=0.0)
+    assert _args.unit_interval("w", 1.0, "(0, 1]") == 1.0
+    with pytest.raises(ValueError, match=r"Invalid momentum value: 1.0 \(momentum must be in \[0, 1\)\)"):
+        ko.SGD(w, momentum=1.0)
+    with pytest.raises(TypeError, match="flag must be True or False"):
+        _args.flag("flag", 1)
+    assert _args.flag("flag", np.bool_(True)) is True

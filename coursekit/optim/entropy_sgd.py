@@ -5,6 +5,7 @@ import math
 
 import torch
 
+from .. import _args
 from ._base import (ValidatedOptimizer, check_bool, check_count, check_lr, check_nonnegative,
                     check_positive, check_unit_interval, check_weight, evaluate_closure, scalar)
 from .sgd import momentum_update, nesterov_update, sgd_update
@@ -233,7 +234,8 @@ class MinibatchClosure:
             raise TypeError("X and y must be torch.Tensors")
         if len(X) != len(y) or len(X) == 0:
             raise ValueError(f"X and y must have the same, non-zero number of rows, got {len(X)} and {len(y)}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= len(X):
+        batch_size = _args.positive_int("batch_size", batch_size)
+        if batch_size > len(X):
             raise ValueError(f"batch_size must be an integer in [1, {len(X)}], got {batch_size!r}")
         self.model, self.loss_fn, self.X, self.y = model, loss_fn, X, y
         self.batch_size, self.generator, self.calls = batch_size, generator, 0
