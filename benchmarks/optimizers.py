@@ -18,9 +18,9 @@ thread, so other programs running on the machine do not distort the numbers. The
 The ``torch`` column is torch.optim's default implementation on this device (on CPU the per-tensor
 for-loop; on CUDA the ``foreach`` one). The ``vs foreach`` column compares with torch's
 ``foreach=True`` implementation, which batches each operation over the list of tensors as
-coursekit's optimizers do by default. The ``readable`` column times coursekit's ``foreach=False``
-path (the per-tensor update functions the book prints, ``sgd_update``, ``adam_update``, ...)
-against torch's default: slower on many small tensors, for information only.
+coursekit's optimizers do by default. The ``readable`` column times coursekit's
+``foreach=False`` path (the per-tensor update functions the book prints, ``sgd_update``,
+``adam_update``, ...) against torch's default, for information only.
 """
 from __future__ import annotations
 
@@ -113,19 +113,19 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} thread(s), "
           f"median of {repeats} repeats x {steps} steps")
-    print(f"{'optimizer':24s} {'model':5s} {'coursekit us':>12s} {'torch us':>9s} {'ratio':>6s} {'vs foreach':>10s} "
-          f"{'readable':>8s}")
+    print(f"{'optimizer':24s} {'model':5s} {'coursekit us':>12s} {'torch us':>9s} "
+          f"{'ratio':>6s} {'vs foreach':>10s} {'readable':>8s}")
     worst = 0.0
     for name, model in models(device).items():
         for label, ours, theirs, kwargs in PAIRS:
             ratio, ta, tb = bench(model, ours, theirs, kwargs, repeats=repeats, steps=steps, device=device)
             ratio_fe, _, _ = bench(model, ours, theirs, kwargs, repeats=repeats, steps=steps, device=device,
                                    foreach=True)
-            ratio_readable, _, _ = bench(model, ours, theirs, kwargs, repeats=repeats, steps=steps, device=device,
-                                         our_foreach=False)
+            ratio_readable, _, _ = bench(model, ours, theirs, kwargs, repeats=repeats,
+                                         steps=steps, device=device, our_foreach=False)
             worst = max(worst, ratio)
-            print(f"{label:24s} {name:5s} {ta * 1e6:12.1f} {tb * 1e6:9.1f} {ratio:6.2f} {ratio_fe:10.2f} "
-                  f"{ratio_readable:8.2f}", flush=True)
+            print(f"{label:24s} {name:5s} {ta * 1e6:12.1f} {tb * 1e6:9.1f} {ratio:6.2f} "
+                  f"{ratio_fe:10.2f} {ratio_readable:8.2f}", flush=True)
     print(f"worst ratio {worst:.2f} (target <= 1.2); {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -1,16 +1,17 @@
-"""Argument checks shared by coursekit's public functions and optimizers: one vocabulary.
+"""Argument checks shared by coursekit's functions and optimizers: one vocabulary.
 
 Every public function validates its inputs with these helpers so that a wrong
 argument fails at once with a message naming it, instead of failing later with
 a shape error deep inside torch (or, worse, returning a silently wrong answer).
 
-Conventions, the same everywhere: a non-number raises ``TypeError`` naming the argument, a
-number out of range raises ``ValueError`` naming it and the allowed range; integers are any
-``numbers.Integral`` (Python and numpy integers, not ``bool``); reals are any ``numbers.Real``
-(Python and numpy floats and integers, not ``bool``). A *fraction* is always a real in
-[0, 1); other unit intervals are spelled out with :func:`unit_interval`. The second half of
-the module holds the optimizer checks, worded as ``torch.optim`` words them
-(``Invalid learning rate: -0.1``) and raising the same exception types.
+Conventions, the same everywhere: a non-number raises ``TypeError`` naming the
+argument, a number out of range raises ``ValueError`` naming it and the allowed
+range; integers are any ``numbers.Integral`` (Python and numpy integers, not
+``bool``); reals are any ``numbers.Real`` (Python and numpy numbers, not ``bool``).
+A *fraction* is always a real in [0, 1); other unit intervals are spelled out with
+:func:`unit_interval`. The second half of the module holds the optimizer checks,
+worded as ``torch.optim`` words them (``Invalid learning rate: -0.1``) and raising
+the same exception types.
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def positive_int(name: str, value, *, allow_zero: bool = False) -> int:
 def _real_number(name: str, value) -> float:
     """``value`` as a float: any real (Python or numpy, not bool); NaN is refused."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+        kind = type(value).__name__
+        raise TypeError(f"{name} must be a real number, got {kind} {value!r}")
     value = float(value)
     if math.isnan(value):
         raise ValueError(f"Invalid {name}: nan")
@@ -63,15 +65,19 @@ def fraction(name: str, value) -> float:
     return unit_interval(name, value, "[0, 1)")
 
 
-_INTERVALS = {"[0, 1)": (False, True), "(0, 1]": (True, False), "[0, 1]": (False, False),
-              "(0, 1)": (True, True)}
+_INTERVALS = {  # interval: (open at 0, open at 1)
+    "[0, 1)": (False, True), "(0, 1]": (True, False),
+    "[0, 1]": (False, False), "(0, 1)": (True, True),
+}
 
 
 def unit_interval(name: str, value, interval: str) -> float:
-    """A real in ``interval``, one of "[0, 1)", "(0, 1]", "[0, 1]", "(0, 1)"; the message names it."""
+    """A real in ``interval``, one of "[0, 1)", "(0, 1]", "[0, 1]", "(0, 1)"."""
     low_open, high_open = _INTERVALS[interval]
     value = _real_number(name, value)
-    if not ((0.0 < value if low_open else 0.0 <= value) and (value < 1.0 if high_open else value <= 1.0)):
+    above = 0.0 < value if low_open else 0.0 <= value
+    below = value < 1.0 if high_open else value <= 1.0
+    if not (above and below):
         raise ValueError(f"{name} must be in {interval}, got {value}")
     return value
 
@@ -102,12 +108,12 @@ def same_length(names: tuple[str, str], a: torch.Tensor, b: torch.Tensor) -> Non
         raise ValueError(f"{names[0]} and {names[1]} must have the same length, got {len(a)} and {len(b)}")
 
 
-# ---------------------------------------------------------------------------------------------
-# Optimizer hyperparameters, worded as torch.optim words them, with the same exception types.
+# -------------------------------------------------------------------------------------
+# Optimizer hyperparameters, in torch.optim's words, with torch's exception types.
 
 def lr(value):
-    """The learning rate: a finite real >= 0, or a 1-element tensor (kept as a tensor, as torch
-    keeps it, so that schedulers can update it in place)."""
+    """The learning rate: a finite real >= 0, or a 1-element tensor (kept as a tensor,
+    as torch keeps it, so that schedulers can update it in place)."""
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
@@ -122,7 +128,7 @@ def lr(value):
 
 
 def nonnegative(name: str, value, what: str) -> float:
-    """A finite real >= 0, e.g. ``weight_decay``: the message says ``Invalid <what> value: ...``."""
+    """A finite real >= 0, e.g. ``weight_decay``: ``Invalid <what> value: ...``."""
     value = _real_number(name, value)
     if not (0.0 <= value < math.inf):
         raise ValueError(f"Invalid {what} value: {value} ({name} must be >= 0)")
@@ -130,7 +136,7 @@ def nonnegative(name: str, value, what: str) -> float:
 
 
 def positive_hyper(name: str, value, what: str) -> float:
-    """A finite real > 0, e.g. a coupling strength: the message says ``Invalid <what> value: ...``."""
+    """A finite real > 0, e.g. a coupling strength: ``Invalid <what> value: ...``."""
     value = _real_number(name, value)
     if not (0.0 < value < math.inf):
         raise ValueError(f"Invalid {what} value: {value} ({name} must be > 0)")
@@ -138,11 +144,12 @@ def positive_hyper(name: str, value, what: str) -> float:
 
 
 def unit_interval_hyper(name: str, value, what: str, interval: str = "[0, 1)") -> float:
-    """A real in ``interval`` (default [0, 1), e.g. a momentum): ``Invalid <what> value: ...``."""
+    """A real in ``interval`` (by default [0, 1), e.g. a momentum)."""
     try:
         return unit_interval(name, value, interval)
     except ValueError:
-        raise ValueError(f"Invalid {what} value: {float(value)} ({name} must be in {interval})") from None
+        message = f"Invalid {what} value: {float(value)} ({name} must be in {interval})"
+        raise ValueError(message) from None
 
 
 def eps(value) -> float:
@@ -154,7 +161,7 @@ def eps(value) -> float:
 
 
 def betas(value) -> tuple[float, float]:
-    """Adam's pair (beta1, beta2), each in [0, 1): two reals or two 1-element tensors, as torch."""
+    """Adam's (beta1, beta2) in [0, 1): two reals or two 1-element tensors, as torch."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise TypeError(f"betas must be a pair (beta1, beta2), got {value!r}")
     if isinstance(value[0], torch.Tensor) != isinstance(value[1], torch.Tensor):
@@ -167,15 +174,17 @@ def betas(value) -> tuple[float, float]:
             beta = beta.item()
         beta = _real_number(f"betas[{i}]", beta)
         if not (0.0 <= beta < 1.0):
-            raise ValueError(f"Invalid beta parameter at index {i}: {beta} (betas must be in [0, 1))")
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta} "
+                             f"(betas must be in [0, 1))")
         out.append(beta)
     return out[0], out[1]
 
 
 def count(name: str, value, what: str, minimum: int) -> int:
-    """An integer >= minimum, e.g. a number of inner steps: ``Invalid <what>: ...`` when too small."""
+    """An integer >= minimum, e.g. a number of inner steps: ``Invalid <what>: ...``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer {what}, got {type(value).__name__} {value!r}")
+        kind = type(value).__name__
+        raise TypeError(f"{name} must be an integer {what}, got {kind} {value!r}")
     if value < minimum:
         raise ValueError(f"Invalid {what}: {value} ({name} must be >= {minimum})")
     return int(value)

@@ -168,8 +168,8 @@ def test_elastic_average_matches_the_reference_communication():
         elastic_average(workers, center[:3], 0.1)
 
 
-# --------------------------------------------------------------------------------------------------
-# Under a launcher: torchrun's recipe works, and forgetting init_process_group fails loudly.
+# ------------------------------------------------------------------------------------
+# Under a launcher: torchrun's recipe works; forgetting init_process_group fails loudly.
 
 TORCHRUN_SCRIPT = '''
 import json, sys
@@ -177,27 +177,29 @@ import torch
 import torch.distributed as dist
 from coursekit.optim import EASGD
 
-dist.init_process_group("gloo")                        # rank and world size from torchrun's environment
+dist.init_process_group("gloo")    # rank and world size from torchrun's environment
 rank, world_size = dist.get_rank(), dist.get_world_size()
 g = torch.Generator().manual_seed(0)
 A = torch.randn(12, 4, generator=g, dtype=torch.float64)
 b = torch.randn(12, generator=g, dtype=torch.float64)
 rows = torch.arange(rank, 12, world_size)
 A, b = A[rows], b[rows]
-x = torch.nn.Parameter(torch.randn(4, dtype=torch.float64, generator=torch.Generator().manual_seed(100 + rank)))
+start = torch.Generator().manual_seed(100 + rank)
+x = torch.nn.Parameter(torch.randn(4, dtype=torch.float64, generator=start))
 opt = EASGD([x], lr=0.2, alpha=0.3, tau=2, momentum=0.5)
 for _ in range(20):
     opt.zero_grad()
     (0.5 * (A @ x - b).pow(2).sum() / len(b)).backward()
     opt.step()
 with open(sys.argv[1] + f".{rank}", "w") as f:
-    json.dump({"center": opt.center()[0].tolist(), "x": x.tolist(), "world_size": world_size}, f)
+    json.dump({"center": opt.center()[0].tolist(), "x": x.tolist(),
+               "world_size": world_size}, f)
 dist.destroy_process_group()
 '''
 
 
 def test_torchrun_recipe(tmp_path):
-    """The docstring's recipe under torch's own launcher (torchrun = python -m torch.distributed.run)."""
+    """The docstring's recipe under torch's launcher (python -m torch.distributed.run)."""
     import json
     import os
     import subprocess
@@ -209,21 +211,25 @@ def test_torchrun_recipe(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
     for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                    str(script), str(out)], env=env, check=True, timeout=120, capture_output=True)
-    results = [json.loads((tmp_path / f"result.{rank}").read_text()) for rank in range(2)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node=2", str(script), str(out)]
+    subprocess.run(command, env=env, check=True, timeout=120, capture_output=True)
+    results = [json.loads((tmp_path / f"result.{r}").read_text()) for r in range(2)]
     centers, xs = reference(2, 20, 0.2, 0.3, 2, 0.5)
     for rank, result in enumerate(results):
         assert result["world_size"] == 2
-        assert torch.allclose(torch.tensor(result["center"], dtype=torch.float64), centers[-1], rtol=0, atol=1e-12)
-        assert torch.allclose(torch.tensor(result["x"], dtype=torch.float64), xs[rank], rtol=0, atol=1e-12)
+        center = torch.tensor(result["center"], dtype=torch.float64)
+        x = torch.tensor(result["x"], dtype=torch.float64)
+        assert torch.allclose(center, centers[-1], rtol=0, atol=1e-12)
+        assert torch.allclose(x, xs[rank], rtol=0, atol=1e-12)
 
 
 def test_built_under_a_launcher_without_a_process_group_raises(monkeypatch):
-    """torchrun sets WORLD_SIZE; an EASGD built before init_process_group would train each rank alone."""
+    """torchrun sets WORLD_SIZE: an EASGD built before init_process_group would train
+    each rank alone."""
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     with pytest.raises(RuntimeError, match="init_process_group"):
         EASGD([torch.zeros(2, requires_grad=True)], lr=0.1, alpha=0.3)
-    monkeypatch.setenv("WORLD_SIZE", "1")                       # a launcher with one process is fine
+    monkeypatch.setenv("WORLD_SIZE", "1")          # a launcher with one process is fine
     EASGD([torch.zeros(2, requires_grad=True)], lr=0.1, alpha=0.3)

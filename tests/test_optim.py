@@ -678,7 +678,7 @@ def test_noisy_quadratic_checks_its_arguments():
 
 
 def test_one_validation_vocabulary():
-    """coursekit._args holds every check: numpy numbers count as numbers, intervals are named."""
+    """coursekit._args holds every check: numpy numbers are numbers, intervals named."""
     import numpy as np
 
     from coursekit import _args
@@ -697,7 +697,8 @@ def test_one_validation_vocabulary():
     with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\]"):
         ko.EntropySGD(w, alpha=0.0)
     assert _args.unit_interval("w", 1.0, "(0, 1]") == 1.0
-    with pytest.raises(ValueError, match=r"Invalid momentum value: 1.0 \(momentum must be in \[0, 1\)\)"):
+    message = r"Invalid momentum value: 1.0 \(momentum must be in \[0, 1\)\)"
+    with pytest.raises(ValueError, match=message):
         ko.SGD(w, momentum=1.0)
     with pytest.raises(TypeError, match="flag must be True or False"):
         _args.flag("flag", 1)

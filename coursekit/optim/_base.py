@@ -1,9 +1,10 @@
-"""Pieces every coursekit optimizer shares: argument checks in torch's words, gathering gradients,
-and loading a ``torch.optim`` state_dict.
+"""What every coursekit optimizer shares: argument checks in torch's words, gathering
+gradients, and loading a ``torch.optim`` state_dict.
 
-The checks (from :mod:`coursekit._args`) raise the same kind of message as ``torch.optim``
-(``Invalid learning rate: -0.1``) so a student who swaps one library for the other sees familiar
-errors; non-numbers raise a ``TypeError`` naming the argument.
+The checks (from :mod:`coursekit._args`) raise the same kind of message as
+``torch.optim`` (``Invalid learning rate: -0.1``), so a student who swaps one library
+for the other sees familiar errors; non-numbers raise a ``TypeError`` naming the
+argument.
 """
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import torch
 from .. import _args
 
 
-# The checks live in coursekit._args (one vocabulary for the whole library); these are their
-# names in the optimizers' code.
+# The checks live in coursekit._args (one vocabulary for the whole library); these are
+# their names in the optimizers' code.
 check_lr = _args.lr
 check_nonnegative = _args.nonnegative
 check_positive = _args.positive_hyper
@@ -34,14 +35,14 @@ def check_weight(name: str, value, what: str) -> float:
 
 
 def check_foreach(value):
-    """torch's ``foreach`` switch: None or True (fast multi-tensor path), False (per-tensor path)."""
+    """torch's ``foreach``: None or True (multi-tensor path), False (per tensor)."""
     if value is None:
         return None
     return check_bool("foreach", value)
 
 
 def scalar(value) -> float:
-    """A hyperparameter as a Python float (a 1-element tensor lr is read, as torch reads it)."""
+    """A hyperparameter as a Python float (a 1-element tensor lr is read, as torch)."""
     return value.item() if isinstance(value, torch.Tensor) else value
 
 
@@ -64,7 +65,8 @@ def per_tensor(values: list):
 
 def _check_gradient(p: torch.Tensor, g: torch.Tensor) -> None:
     if g.is_sparse:
-        raise RuntimeError("coursekit optimizers do not support sparse gradients; use torch.optim.SparseAdam")
+        raise RuntimeError("coursekit optimizers do not support sparse gradients; "
+                           "use torch.optim.SparseAdam")
     if not p.is_floating_point():
         raise TypeError(f"parameters must have a real floating dtype, got {p.dtype}")
 
@@ -97,20 +99,21 @@ class ValidatedOptimizer(torch.optim.Optimizer):
     """
 
     _checks: dict = {}
-    _tensor_hyperparameters_refuse_foreach = False   # torch's Adam and AdamW do (not SGD, ...)
+    _tensor_hyperparameters_refuse_foreach = False   # True for Adam, AdamW (as torch)
 
     def __init__(self, params, defaults: dict):
         super().__init__(params, self._validate(dict(defaults)))
 
     def _validate(self, group: dict) -> dict:
         if group.get("foreach") is True and self._tensor_hyperparameters_refuse_foreach:
-            # torch refuses these (its fast path needs Python numbers); so do we, with its words
+            # torch refuses these (its fast path needs Python numbers); so do we
+            unsupported = ("as a Tensor is not supported for capturable=False "
+                           "and foreach=True")
             if isinstance(group.get("lr"), torch.Tensor):
-                raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
+                raise ValueError(f"lr {unsupported}")
             for i, beta in enumerate(group.get("betas", ())):
                 if isinstance(beta, torch.Tensor):
-                    raise ValueError(f"betas[{i}] as a Tensor is not supported for capturable=False "
-                                     f"and foreach=True")
+                    raise ValueError(f"betas[{i}] {unsupported}")
         for key, check in self._checks.items():
             if key in group:
                 group[key] = check(group[key])
@@ -126,9 +129,9 @@ class ValidatedOptimizer(torch.optim.Optimizer):
         """Checks that involve several hyperparameters of one (complete) group."""
 
     def __setstate__(self, state: dict) -> None:
-        """Called by ``load_state_dict``: a state_dict saved by ``torch.optim`` (or by an older
-        coursekit) lacks coursekit-only group keys; they take this optimizer's defaults. torch
-        stores step counts as tensors; they become the ints coursekit uses."""
+        """Called by ``load_state_dict``. A state_dict saved by ``torch.optim`` (or by
+        an older coursekit) lacks coursekit-only group keys: they take this optimizer's
+        defaults. torch stores step counts as tensors: they become the ints we use."""
         super().__setstate__(state)
         for group in self.param_groups:
             for key, value in self.defaults.items():
@@ -139,11 +142,12 @@ class ValidatedOptimizer(torch.optim.Optimizer):
 
     @staticmethod
     def _gradient(theta: torch.Tensor, group: dict) -> torch.Tensor:
-        """The gradient the update uses: ∇J(θ), negated to maximize, plus λθ for weight decay."""
+        """The gradient the update uses: ∇J(θ), negated to maximize, plus λθ (L2)."""
         g = theta.grad
         _check_gradient(theta, g)
         if group.get("maximize", False):
             g = -g
-        if group.get("weight_decay", 0) != 0 and not group.get("decoupled_weight_decay", False):
+        coupled = not group.get("decoupled_weight_decay", False)
+        if group.get("weight_decay", 0) != 0 and coupled:
             g = g.add(theta, alpha=group["weight_decay"])                 # g ← g + λθ
         return g

@@ -61,7 +61,8 @@ class PolyakAverage:
             evaluate(model, X_val, y_val)
     """
 
-    def __init__(self, params, mode: str = "mean", alpha: float = 0.99, *, foreach: bool | None = None):
+    def __init__(self, params, mode: str = "mean", alpha: float = 0.99, *,
+                 foreach: bool | None = None):
         if isinstance(params, torch.nn.Module):
             params = params.parameters()
         if isinstance(params, torch.Tensor):

@@ -44,10 +44,11 @@ class DeltaBarDelta(ValidatedOptimizer):
         δ̄_i(t) = (1 − γ) δ_i(t) + γ δ̄_i(t−1)          (δ̄(0) = 0)
 
     The rates rise additively and fall multiplicatively, so a run of oscillations cuts a rate fast.
-    The rule compares successive gradients, so it needs the full-batch gradient. With minibatch
-    noise the sign of δ̄ δ becomes a coin flip that no longer says whether the step overshot: with
-    random signs E[Δη] = κ/2 − φη/2, so every rate random-walks around κ/φ whatever the curvature λ
-    of its direction, too large for stiff directions when κ/φ > 2/λ and arbitrary for flat ones.
+    The rule compares successive gradients, so it needs the full-batch gradient. With
+    minibatch noise the sign of δ̄ δ becomes a coin flip that no longer says whether the
+    step overshot: with random signs E[Δη] = κ/2 − φη/2, so every rate random-walks
+    around κ/φ whatever the curvature λ of its direction: too large for stiff directions
+    when κ/φ > 2/λ, arbitrary for flat ones.
 
     Args:
         params: parameters or param groups.
@@ -86,9 +87,10 @@ class DeltaBarDelta(ValidatedOptimizer):
                 state = self.state[p]
                 if not state:
                     state["step"] = 0
-                    state["lr"] = torch.full_like(p, scalar(group["lr"]), memory_format=torch.preserve_format)
+                    lr = scalar(group["lr"])
+                    state["lr"] = torch.full_like(p, lr, memory_format=torch.preserve_format)
                     state["delta_bar"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["step"] += 1
-                delta_bar_delta_update(p, g, state["lr"], state["delta_bar"], group["kappa"], group["phi"],
-                                       group["gamma"], group["max_lr"])
+                delta_bar_delta_update(p, g, state["lr"], state["delta_bar"], group["kappa"],
+                                       group["phi"], group["gamma"], group["max_lr"])
         return loss

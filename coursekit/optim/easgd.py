@@ -2,9 +2,9 @@
 
 Each of p worker processes holds its own copy x_i of the parameters and trains on its own data; an
 elastic force pulls every x_i toward a center variable x~, and x~ toward the workers. The workers talk
-only every tau steps, through one ``all_reduce``. The code runs the same on one machine (processes
-started by :func:`coursekit.distributed.run_workers`, gloo over 127.0.0.1) and across machines
-(``torchrun``: see :class:`EASGD`).
+only every tau steps, through one ``all_reduce``. The code runs the same on one machine
+(processes started by :func:`coursekit.distributed.run_workers`, gloo over 127.0.0.1) and
+across machines (``torchrun``: see :class:`EASGD`).
 """
 from __future__ import annotations
 
@@ -90,24 +90,26 @@ class EASGD(ValidatedOptimizer):
 
     All workers start from rank 0's parameters (x_i = x~), broadcast when the optimizer is created, so
     build the optimizer in every process after ``init_process_group``. Without an initialized process
-    group the optimizer runs as a single worker (p = 1), which is useful for testing; but if a
-    launcher has set ``WORLD_SIZE`` > 1 (torchrun does), building it before
-    ``init_process_group`` would silently train each rank alone, so it raises a ``RuntimeError``.
+    group the optimizer runs as a single worker (p = 1), which is useful for testing; but if
+    a launcher has set ``WORLD_SIZE`` > 1 (torchrun does), building it before
+    ``init_process_group`` would silently train each rank alone, so it raises a
+    ``RuntimeError``.
 
     With ``torchrun`` (one machine or several), each process runs the same script::
 
         import torch.distributed as dist
-        dist.init_process_group("gloo")           # rank and world size from torchrun's environment
-        model = ...                               # the same architecture in every process
-        opt = EASGD(model.parameters(), lr=0.1, alpha=0.9 / dist.get_world_size(), tau=4)
-        for X, y in my_shard:                     # each rank trains on its own data
+        dist.init_process_group("gloo")    # rank and world size from torchrun's environment
+        model = ...                        # the same architecture in every process
+        p = dist.get_world_size()
+        opt = EASGD(model.parameters(), lr=0.1, alpha=0.9 / p, tau=4)
+        for X, y in my_shard:              # each rank trains on its own data
             opt.zero_grad(); loss_fn(model(X), y).backward(); opt.step()
-        center = opt.center_model(model)          # the same on every rank
+        center = opt.center_model(model)   # the same on every rank
         dist.destroy_process_group()
 
-    started by ``torchrun --nproc_per_node=N script.py`` (add ``--nnodes`` and a rendezvous
-    endpoint for several machines). On one machine, :func:`coursekit.distributed.run_workers`
-    does the same from Python or a notebook.
+    started by ``torchrun --nproc_per_node=N script.py`` (add ``--nnodes`` and a
+    rendezvous endpoint for several machines). On one machine,
+    :func:`coursekit.distributed.run_workers` does the same from Python or a notebook.
 
     Args:
         params: parameters or param groups of this worker's model.
@@ -139,9 +141,10 @@ class EASGD(ValidatedOptimizer):
         launched = {k: os.environ[k] for k in _LAUNCHER_VARIABLES if k in os.environ}
         if not self.distributed and int(launched.get("WORLD_SIZE", "1") or "1") > 1:
             raise RuntimeError(
-                f"EASGD was built before torch.distributed.init_process_group, but a launcher set "
-                f"{launched}: each rank would train alone. Call "
-                f"torch.distributed.init_process_group('gloo') first (it reads the launcher's environment).")
+                f"EASGD was built before torch.distributed.init_process_group, but a "
+                f"launcher set {launched}: each rank would train alone. Call "
+                f"torch.distributed.init_process_group('gloo') first (it reads the "
+                f"launcher's environment).")
         self.world_size = dist.get_world_size(group) if self.distributed else 1
         self.communications = 0
         self._t = 0

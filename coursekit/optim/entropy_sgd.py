@@ -178,9 +178,12 @@ class EntropySGD(ValidatedOptimizer):
                     if p.grad is None:
                         continue
                     state = self.state[p]
-                    g = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] != 0 else p.grad
+                    g = p.grad
+                    if group["weight_decay"] != 0:
+                        g = g.add(p, alpha=group["weight_decay"])
                     xi = self._noise(p) if eps > 0 else None
-                    langevin_step(p, g, state["anchor"], state["mu"], gamma, eta, eps, alpha, xi)
+                    langevin_step(p, g, state["anchor"], state["mu"], gamma, eta, eps, alpha,
+                                  xi)
         # Outer step from the anchor x along the local-entropy gradient g = gamma (x - mu).
         for group, gamma in zip(self.param_groups, gammas):
             for p in group["params"]:
