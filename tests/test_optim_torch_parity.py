@@ -369,3 +369,27 @@ def test_duplicate_parameters_in_a_group_warn_as_in_torch():
         p = _param()
         with pytest.warns(UserWarning, match="duplicate parameters"):
             cls([p, p])
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_torch_only_implementations_are_accepted_switched_off(name):
+    """Code written for torch may pass capturable/differentiable/fused: off is accepted (the
+    same numbers as torch), on raises a NotImplementedError naming the option."""
+    import inspect
+
+    ours, theirs = PAIRS[name]
+    options = [o for o in ("capturable", "differentiable", "fused")
+               if o in inspect.signature(theirs).parameters]
+    off = {o: None if o == "fused" else False for o in options}
+    runs = []
+    for cls in PAIRS[name]:
+        model = make_model()
+        train(model, cls(model.parameters(), lr=0.01, **off), 10)
+        runs.append(flat(model))
+    assert (runs[0] - runs[1]).abs().max().item() <= 1e-12
+    for option in options:
+        with pytest.raises(NotImplementedError, match=f"no {option} implementation"):
+            ours(make_model().parameters(), **{option: True})
+        with pytest.raises(TypeError, match=f"{option} must be True or False"):
+            ours(make_model().parameters(), **{option: "yes"})
+    assert set(options) <= set(inspect.signature(ours).parameters)

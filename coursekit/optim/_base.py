@@ -41,6 +41,17 @@ def check_foreach(value):
     return check_bool("foreach", value)
 
 
+def check_torch_only(name: str, capturable=False, differentiable=False, fused=None) -> None:
+    """torch.optim's ``capturable``, ``differentiable`` and ``fused`` (those the torch class
+    has) are accepted for code written for torch, but only switched off: coursekit has
+    none of these implementations."""
+    for option, value in (("capturable", capturable), ("differentiable", differentiable),
+                          ("fused", fused)):
+        if value is not None and check_bool(option, value):
+            raise NotImplementedError(f"coursekit.optim.{name} has no {option} implementation "
+                                      f"({option}=True); use torch.optim.{name}")
+
+
 def scalar(value) -> float:
     """A hyperparameter as a Python float (a 1-element tensor lr is read, as torch)."""
     return value.item() if isinstance(value, torch.Tensor) else value

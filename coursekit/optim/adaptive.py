@@ -12,6 +12,7 @@ import math
 import torch
 
 from ._base import (ValidatedOptimizer, check_betas, check_bool, check_eps, check_foreach, check_lr,
+                    check_torch_only,
                     check_nonnegative, check_unit_interval, evaluate_closure, params_with_grad,
                     per_tensor, scalar)
 
@@ -158,7 +159,9 @@ class AdaGrad(ValidatedOptimizer):
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, eps_inside_sqrt: bool = False,
-                 maximize: bool = False, foreach: bool | None = None):
+                 maximize: bool = False, foreach: bool | None = None,
+                 differentiable: bool = False, fused: bool | None = None):
+        check_torch_only("Adagrad", differentiable=differentiable, fused=fused)
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
                                       eps_inside_sqrt=eps_inside_sqrt, maximize=maximize, foreach=foreach))
@@ -252,7 +255,9 @@ class RMSProp(ValidatedOptimizer):
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
                  momentum: float = 0.0, centered: bool = False, *, eps_inside_sqrt: bool = False,
-                 maximize: bool = False, foreach: bool | None = None):
+                 maximize: bool = False, foreach: bool | None = None,
+                 capturable: bool = False, differentiable: bool = False):
+        check_torch_only("RMSprop", capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                                       centered=centered, eps_inside_sqrt=eps_inside_sqrt, maximize=maximize,
                                       foreach=foreach))
@@ -366,7 +371,9 @@ class Adam(ValidatedOptimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, *, decoupled_weight_decay: bool = False,
-                 bias_correction: bool = True, maximize: bool = False, foreach: bool | None = None):
+                 bias_correction: bool = True, maximize: bool = False, foreach: bool | None = None,
+                 capturable: bool = False, differentiable: bool = False, fused: bool | None = None):
+        check_torch_only(type(self).__name__, capturable, differentiable, fused)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                                       decoupled_weight_decay=decoupled_weight_decay,
                                       bias_correction=bias_correction, maximize=maximize, foreach=foreach))
@@ -444,10 +451,12 @@ class AdamW(Adam):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, *, bias_correction: bool = True,
-                 maximize: bool = False, foreach: bool | None = None):
+                 maximize: bool = False, foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          decoupled_weight_decay=True, bias_correction=bias_correction, maximize=maximize,
-                         foreach=foreach)
+                         foreach=foreach, capturable=capturable, differentiable=differentiable,
+                         fused=fused)
 
 
 # torch.optim's spellings, so the classes drop into code written for torch.

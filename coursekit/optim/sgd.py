@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ._base import (ValidatedOptimizer, check_bool, check_foreach, check_lr, check_nonnegative,
-                    check_unit_interval, evaluate_closure, params_with_grad, scalar)
+                    check_torch_only, check_unit_interval, evaluate_closure, params_with_grad, scalar)
 
 __all__ = ["SGD", "sgd_update", "momentum_update", "nesterov_update"]
 
@@ -100,7 +100,9 @@ class SGD(ValidatedOptimizer):
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
-                 foreach: bool | None = None):
+                 foreach: bool | None = None, differentiable: bool = False,
+                 fused: bool | None = None):
+        check_torch_only("SGD", differentiable=differentiable, fused=fused)
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov, maximize=maximize, foreach=foreach))
 
