@@ -143,6 +143,7 @@ class AdaGrad(ValidatedOptimizer):
         maximize: ascend instead of descend.
         foreach: ``None``/``True``: the multi-tensor fast path; ``False``: :func:`adagrad_update`
             per tensor (same numbers, bit for bit).
+        differentiable, fused: torch's switches, accepted for torch code when off.
     """
 
     _checks = {
@@ -239,6 +240,7 @@ class RMSProp(ValidatedOptimizer):
         maximize: ascend instead of descend.
         foreach: ``None``/``True``: the multi-tensor fast path; ``False``: :func:`rmsprop_update`
             per tensor (same numbers, bit for bit).
+        capturable, differentiable: torch's switches, accepted for torch code when off.
     """
 
     _checks = {
@@ -354,6 +356,7 @@ class Adam(ValidatedOptimizer):
         maximize: ascend instead of descend.
         foreach: ``None``/``True``: the multi-tensor fast path; ``False``: :func:`adam_update`
             per tensor (same numbers, bit for bit).
+        capturable, differentiable, fused: torch's switches, accepted for torch code when off.
     """
 
     _checks = {

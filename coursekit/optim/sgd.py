@@ -86,6 +86,7 @@ class SGD(ValidatedOptimizer):
         foreach: ``None`` or ``True`` run the multi-tensor fast path; ``False`` runs the readable
             per-tensor functions :func:`sgd_update`, :func:`momentum_update` and
             :func:`nesterov_update` (same numbers, bit for bit).
+        differentiable, fused: torch's switches, accepted for torch code when off.
     """
 
     _checks = {
