@@ -557,7 +557,7 @@ def train_autoencoder(model: nn.Module, X: torch.Tensor, optimizer: torch.optim.
 
 
 def _check_stack(X, sizes, activation, lr):
-    """The argument checks of :func:`pretrain_stack`; returns the sizes (a list) and lr."""
+    """The checks of :func:`pretrain_stack`; returns the sizes (a list) and lr."""
     _args.tensor("X", X, ndim=2, floating=True)
     sizes = list(sizes)
     if len(sizes) < 2:

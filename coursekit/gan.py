@@ -381,7 +381,7 @@ class ModeCoverage:
 
 
 def _check_mode_coverage(samples, centers, std, radius, min_fraction):
-    """The argument checks of :func:`mode_coverage`; returns std, radius and min_fraction."""
+    """The checks of :func:`mode_coverage`; returns std, radius and min_fraction."""
     _args.tensor("samples", samples, ndim=2, floating=True)
     _args.tensor("centers", centers, ndim=2, floating=True)
     if samples.shape[1] != centers.shape[1]:
@@ -405,7 +405,8 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, *, r
         radius: the "near a mode" radius, in standard deviations.
         min_fraction: share of n / modes a mode needs to count as covered.
     """
-    std, radius, min_fraction = _check_mode_coverage(samples, centers, std, radius, min_fraction)
+    std, radius, min_fraction = _check_mode_coverage(samples, centers, std, radius,
+                                                     min_fraction)
     distances = torch.cdist(samples.detach(), centers.to(samples.device, samples.dtype))
     nearest_distance, nearest = distances.min(dim=1)
     good = nearest_distance <= radius * std

@@ -220,7 +220,7 @@ def he_uniform_(tensor: torch.Tensor, a: float = 0.0, mode: str = "fan_in", nonl
 
 
 def _check_init(tensor, generator) -> tuple[int, int]:
-    """Check a weight tensor and a generator; returns its rows (fan-out) and columns (fan-in)."""
+    """Check a weight tensor and a generator; returns its rows and columns (fan-in)."""
     _weight("tensor", tensor)
     _generator(generator)
     return tensor.shape[0], tensor.numel() // tensor.shape[0]
@@ -498,7 +498,7 @@ def _input_of(model: nn.Module, layer: nn.Module, X: torch.Tensor) -> torch.Tens
 
 @torch.no_grad()
 def lsuv_layer_(layer: nn.Module, x: torch.Tensor, tol: float, max_iter: int):
-    """LSUV for one layer: rescale its weight by 1 / sqrt(Var[output]) until |Var - 1| <= tol.
+    """LSUV for one layer: rescale its weight by 1 / sqrt(Var[output]) until |Var - 1| <= tol
 
     Args:
         layer: a Linear or Conv layer; ``x``: its input on a batch.
@@ -560,7 +560,8 @@ def lsuv_(model: nn.Module, X: torch.Tensor, *, tol: float = 0.1, max_iter: int 
     try:
         with torch.no_grad():
             for name, layer in layers:
-                v_before, v, it = lsuv_layer_(layer, _input_of(model, layer, X), tol, max_iter)
+                x = _input_of(model, layer, X)
+                v_before, v, it = lsuv_layer_(layer, x, tol, max_iter)
                 before.append(v_before)
                 after.append(v)
                 steps.append(it)
@@ -701,7 +702,7 @@ _PHI = {
 
 
 def _check_signal_propagation(activation, depth, q0, scale):
-    """The argument checks of :func:`signal_propagation`; returns depth, q0 and one scale per layer."""
+    """The checks of :func:`signal_propagation`; returns depth, q0 and a scale per layer."""
     _args.one_of("activation", activation, _PHI)
     depth = _args.positive_int("depth", depth)
     q0 = _args.real("q0", q0, low=0.0)
@@ -736,7 +737,7 @@ def signal_propagation(activation: str, scale, depth: int, q0: float = 1.0) -> d
     Returns:
         ``{"forward": q (L,), "backward": Var[delta_l] / Var[delta_L] (L,)}`` as NumPy arrays.
     """
-    depth, q0, s = _check_signal_propagation(activation, depth, q0, scale)   # s: scale per layer
+    depth, q0, s = _check_signal_propagation(activation, depth, q0, scale)  # s: per layer
     phi, dphi = _PHI[activation]
     z, w = np.polynomial.hermite_e.hermegauss(100)   # nodes and weights for the weight exp(-z^2 / 2)
     w = w / w.sum()

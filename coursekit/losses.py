@@ -153,22 +153,25 @@ def _logistic_objective(v, Z, sign, l2):
     return F.softplus(-margin).mean(-1) + 0.5 * l2 * (v * v).sum(-1)
 
 
-def logistic_newton_direction(v: torch.Tensor, Z: torch.Tensor, sign: torch.Tensor, l2: float):
-    """The gradient g and the Newton direction H^{-1} g of the regularized logistic NLL at v = (w, b).
+def logistic_newton_direction(v: torch.Tensor, Z: torch.Tensor, sign: torch.Tensor,
+                              l2: float):
+    """The gradient g and Newton direction H^{-1} g of the regularized logistic NLL at v = (w, b).
 
-    With rows z_i = (x_i, 1), signs s_i = 2 y_i - 1 and p_i = sigma(-s_i z_i'v) (the probability the
-    model gives to the wrong class):
+    With rows z_i = (x_i, 1), signs s_i = 2 y_i - 1 and p_i = sigma(-s_i z_i'v) (the
+    probability the model gives to the wrong class):
 
-        g = -(1/m) sum_i s_i p_i z_i + l2 v,   H = (1/m) sum_i p_i (1 - p_i) z_i z_i' + l2 I.
+        g = -(1/m) sum_i s_i p_i z_i + l2 v,
+        H = (1/m) sum_i p_i (1 - p_i) z_i z_i' + l2 I.
 
-    Shapes: v (..., d + 1), Z (..., m, d + 1), sign (..., m); returns two tensors shaped like v.
+    Shapes: v (..., d + 1), Z (..., m, d + 1), sign (..., m); returns two tensors like v.
     """
     m, p = Z.shape[-2], Z.shape[-1]
     margin = sign * (Z @ v.unsqueeze(-1)).squeeze(-1)
     p_wrong = torch.sigmoid(-margin)                      # 1 - p_model(y_i | x_i)
     grad = -((sign * p_wrong).unsqueeze(-2) @ Z).squeeze(-2) / m + l2 * v
     curvature = (p_wrong * (1 - p_wrong)).unsqueeze(-2)
-    H = (Z.transpose(-1, -2) * curvature) @ Z / m + l2 * torch.eye(p, dtype=Z.dtype, device=Z.device)
+    eye = torch.eye(p, dtype=Z.dtype, device=Z.device)
+    H = (Z.transpose(-1, -2) * curvature) @ Z / m + l2 * eye
     direction = torch.linalg.solve(H, grad.unsqueeze(-1)).squeeze(-1)
     return grad, direction
 
@@ -202,7 +205,7 @@ def logistic_regression(X: torch.Tensor, y: torch.Tensor, *, l2: float = 1e-3, s
     tol = _args.positive("tol", tol)
     Z = torch.cat([X, torch.ones_like(X[..., :1])], dim=-1)   # append a 1 for the bias
     sign = 2.0 * y.to(X.dtype) - 1.0
-    v = torch.zeros(*Z.shape[:-2], Z.shape[-1], dtype=X.dtype, device=X.device)   # (w, b) = 0
+    v = torch.zeros(*Z.shape[:-2], Z.shape[-1], dtype=X.dtype, device=X.device)  # w, b = 0
     value = _logistic_objective(v, Z, sign, l2)
     for _ in range(steps):
         grad, direction = logistic_newton_direction(v, Z, sign, l2)
@@ -224,7 +227,7 @@ def logistic_regression(X: torch.Tensor, y: torch.Tensor, *, l2: float = 1e-3, s
 
 
 def _check_gradient_descent(X, y, lr, steps, record):
-    """The argument checks of :func:`logistic_gradient_descent`; returns lr, steps, the steps to keep."""
+    """The checks of :func:`logistic_gradient_descent`; returns lr, steps, steps to keep."""
     _check_xy(X, y)
     if X.ndim != 2:
         raise ValueError(f"X must have shape (m, d), got shape {tuple(X.shape)}")

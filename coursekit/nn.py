@@ -357,16 +357,16 @@ class BatchNormFunction(torch.autograd.Function):
                 dbias if ctx.has_bias and wanted[2] else None, None)
 
 
-def batch_norm_forward(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
-                       eps: float):
-    r"""Batch normalization with the batch's statistics, channel by channel (channels on axis 1).
+def batch_norm_forward(x: torch.Tensor, weight: torch.Tensor | None,
+                       bias: torch.Tensor | None, eps: float):
+    r"""Batch normalization with the batch's statistics, channel by channel (axis 1).
 
     :math:`\mu = \frac1n\sum_i x_i,\ \sigma^2 = \frac1n\sum_i (x_i-\mu)^2,\
     \hat x_i = (x_i - \mu)/\sqrt{\sigma^2+\epsilon},\ y_i = \gamma \hat x_i + \beta`.
 
     Returns:
-        ``(y, x_hat, inv_std, mean, var)``: the output, what :func:`batch_norm_backward` needs,
-        and the batch mean and variance (shaped to broadcast against ``x``).
+        ``(y, x_hat, inv_std, mean, var)``: the output, what :func:`batch_norm_backward`
+        needs, and the batch mean and variance (shaped to broadcast against ``x``).
     """
     dims = [0, *range(2, x.ndim)]          # every axis but the channel axis 1
     shape = [1, -1] + [1] * (x.ndim - 2)   # to broadcast a per-channel vector
@@ -381,7 +381,7 @@ def batch_norm_forward(x: torch.Tensor, weight: torch.Tensor | None, bias: torch
 
 def batch_norm_backward(dy: torch.Tensor, x_hat: torch.Tensor, inv_std: torch.Tensor,
                         weight: torch.Tensor | None):
-    r"""The gradients of batch normalization, written out (from :func:`batch_norm_forward`'s outputs).
+    r"""The gradients of batch normalization, from :func:`batch_norm_forward`'s outputs.
 
     With :math:`g_i = \partial L/\partial \hat x_i = \gamma\, \partial L/\partial y_i`:
     :math:`\partial L/\partial x_i = \frac{1}{\sqrt{\sigma^2+\epsilon}}
@@ -433,13 +433,14 @@ def batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None = None, runnin
                                       momentum, eps)
     if not training:                       # normalize with the running statistics
         shape = [1, -1] + [1] * (x.ndim - 2)
-        x_hat = (x - running_mean.view(shape)) * torch.rsqrt(running_var.view(shape) + eps)
+        mu, var = running_mean.view(shape), running_var.view(shape)
+        x_hat = (x - mu) * torch.rsqrt(var + eps)
         y = x_hat if weight is None else x_hat * weight.view(shape)
         return y if bias is None else y + bias.view(shape)
     y, mean, var = BatchNormFunction.apply(x, weight, bias, eps)
     if running_mean is not None:
         n = x.numel() // x.shape[1]        # values per channel in the batch
-        with torch.no_grad():   # exponential averages; the variance is the unbiased n/(n-1) one
+        with torch.no_grad():   # exponential averages of mean and unbiased variance
             running_mean.mul_(1 - momentum).add_(momentum * mean)
             running_var.mul_(1 - momentum).add_(momentum * var * n / (n - 1))
     return y

@@ -105,7 +105,7 @@ def lipschitz_constant(W_d: torch.Tensor) -> float:
 
 
 def _step_constant(W_d: torch.Tensor, L: float | None) -> float:
-    """ISTA's L: the largest eigenvalue of W_d'W_d, or a given L checked to be at least that."""
+    """ISTA's L: the largest eigenvalue of W_d'W_d, or a given L at least that large."""
     L_min = lipschitz_constant(W_d)
     if L is None:
         return L_min
@@ -131,7 +131,7 @@ def ista_operators(W_d: torch.Tensor, alpha: float, L: float | None = None):
         threshold (a float).
     """
     alpha = _args.real("alpha", alpha, low=0.0)
-    L = _step_constant(W_d, L)                    # default: the largest eigenvalue of W_d'W_d
+    L = _step_constant(W_d, L)          # default: the largest eigenvalue of W_d'W_d
     m = W_d.shape[1]
     W_e = W_d.T / L
     S = torch.eye(m, dtype=W_d.dtype, device=W_d.device) - W_d.T @ W_d / L
@@ -206,11 +206,12 @@ def ista(x: torch.Tensor, W_d: torch.Tensor, alpha: float, num_iters: int = 100,
 
 
 def ista_iterates(B: torch.Tensor, S: torch.Tensor, theta, num_iters: int):
-    """Yield ISTA's codes z_0 = 0, z_1, ..., z_K, where z_{k+1} = h_theta(W_e x + S z_k).
+    """Yield ISTA's codes z_0 = 0, z_1, ..., z_K: z_{k+1} = h_theta(W_e x + S z_k).
 
     Args:
         B: the filtered inputs W_e x, one row per input, shape (B, m).
-        S, theta: the mutual-inhibition matrix (m, m) and the threshold (see :func:`ista_operators`).
+        S, theta: the mutual-inhibition matrix (m, m) and the threshold
+            (see :func:`ista_operators`).
         num_iters: K, the number of steps.
 
     :func:`ista` checks the arguments and records the energy of every iterate.
@@ -243,7 +244,7 @@ def fista(x: torch.Tensor, W_d: torch.Tensor, alpha: float, num_iters: int = 100
 
 
 def fista_iterates(B: torch.Tensor, S: torch.Tensor, theta, num_iters: int):
-    """Yield FISTA's codes z_0 = 0, z_1, ..., z_K (arguments as in :func:`ista_iterates`).
+    """Yield FISTA's codes z_0 = 0, z_1, ..., z_K (arguments as in :func:`ista_iterates`)
 
         z_k     = h_theta(W_e x + S y_k)
         t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2
@@ -418,9 +419,10 @@ def learn_dictionary(X: torch.Tensor, num_atoms: int, alpha: float, *, num_steps
     return Dictionary(D, torch.stack(energies))
 
 
-def dictionary_learning_step(X: torch.Tensor, W_d: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
-                             alpha: float, *, coding_iters: int, update_iters: int, forget: float):
-    """One minibatch of :func:`learn_dictionary`: code X with FISTA, then update the dictionary.
+def dictionary_learning_step(X: torch.Tensor, W_d: torch.Tensor, A: torch.Tensor,
+                             B: torch.Tensor, alpha: float, *, coding_iters: int,
+                             update_iters: int, forget: float):
+    """One minibatch of :func:`learn_dictionary`: code X with FISTA, then update W_d.
 
         A <- forget A + Z'Z / b,   B <- forget B + X'Z / b,
         W_d <- unit columns of (W_d - (W_d A - B) / ||A||_2),   ``update_iters`` times.
@@ -441,9 +443,9 @@ def dictionary_learning_step(X: torch.Tensor, W_d: torch.Tensor, A: torch.Tensor
 # --------------------------------------------------------------------------------------------
 # LISTA
 
-def lista_forward(x: torch.Tensor, W_e: torch.Tensor, S: torch.Tensor, theta: torch.Tensor,
-                  num_iters: int) -> torch.Tensor:
-    """LISTA's codes: Z(0) = h_theta(W_e x), then Z(t) = h_theta(W_e x + S Z(t - 1)), t = 1..T.
+def lista_forward(x: torch.Tensor, W_e: torch.Tensor, S: torch.Tensor,
+                  theta: torch.Tensor, num_iters: int) -> torch.Tensor:
+    """LISTA's codes: Z(0) = h_theta(W_e x), Z(t) = h_theta(W_e x + S Z(t - 1)), t = 1..T.
 
     :meth:`LISTA.forward` checks ``x`` and calls this with its learned W_e, S and theta.
     """

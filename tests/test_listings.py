@@ -1,10 +1,12 @@
-"""Every listing the book prints: each ``ck.show(...)`` call in every chapter, evaluated as the chapter does.
+"""Every listing the book prints: each ``ck.show(...)`` call of every chapter, evaluated
+as the chapter does.
 
-A listing must be a whole function, class or method (or a marked region of one, in at most a tenth
-of the calls), parse as Python, use no private torch API, be at most 30 lines, and be named by the
-prose right before it, so that a rename or a refactor in coursekit cannot silently change what a
-chapter shows.
+A listing must be a whole function, class or method (or a marked region of one, in at
+most a tenth of the calls), parse as Python, use no private torch API, be at most 30
+lines, and be named by the prose right before it, so that a rename or a refactor in
+coursekit cannot silently change what a chapter shows.
 """
+
 from __future__ import annotations
 
 import ast
@@ -18,12 +20,15 @@ import pytest
 
 import coursekit as ck
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted(
+    (Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb")
+)
 MAX_LINES = 30
 MAX_PARTIAL_FRACTION = 0.10
 
-# Listings of coursekit.optim (chapters 05 and 10) and coursekit.strategies (chapter 06) that are
-# rewritten on the `optim` and `modules` branches. REMOVE THIS LIST WHEN THOSE BRANCHES ARE MERGED:
+# Listings of coursekit.optim (chapters 05 and 10) and coursekit.strategies (chapter 06)
+# that are rewritten on the `optim` and `modules` branches.
+# REMOVE THIS LIST WHEN THOSE BRANCHES ARE MERGED:
 # from then on every listing must pass.
 PENDING_OTHER_BRANCHES = {
     ("05_optimizers", "ko.InverseTimeDecay"),
@@ -47,10 +52,10 @@ PENDING_OTHER_BRANCHES = {
 class Listing:
     chapter: str
     cell: int
-    call: str          # the source of the ck.show(...) call
-    target: str        # the source of its first argument
+    call: str  # the source of the ck.show(...) call
+    target: str  # the source of its first argument
     keywords: set[str]
-    prose: str         # the markdown cell right before, and the comments of the code cell
+    prose: str  # the markdown cell right before, and the comments of the code cell
     namespace: dict
 
     @property
@@ -58,29 +63,43 @@ class Listing:
         return f"{self.chapter}[{self.cell}] {self.call}"
 
     def render(self):
-        return eval(compile(ast.parse(self.call, mode="eval"), self.id, "eval"), self.namespace)
+        return eval(
+            compile(ast.parse(self.call, mode="eval"), self.id, "eval"), self.namespace
+        )
 
     def obj(self):
         return eval(self.target, self.namespace)
 
 
 def _is_show(node: ast.AST) -> bool:
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "show" and isinstance(node.func.value, ast.Name)
-            and node.func.value.id == "ck")
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "show"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "ck"
+    )
 
 
 def _is_alias(node: ast.stmt, namespace: dict) -> bool:
-    """``import coursekit ...``, ``from coursekit... import ...`` or ``name = known.attribute``."""
+    """``import coursekit``, ``from coursekit.x import y`` or ``name = known.attr``."""
     if isinstance(node, ast.Import):
         return all(a.name.split(".")[0] == "coursekit" for a in node.names)
     if isinstance(node, ast.ImportFrom):
         return (node.module or "").split(".")[0] == "coursekit"
-    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+    if (
+        isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Name)
+    ):
         root = node.value
         while isinstance(root, ast.Attribute):
             root = root.value
-        return isinstance(node.value, ast.Attribute) and isinstance(root, ast.Name) and root.id in namespace
+        return (
+            isinstance(node.value, ast.Attribute)
+            and isinstance(root, ast.Name)
+            and root.id in namespace
+        )
     return False
 
 
@@ -95,16 +114,32 @@ def _listings(path: Path) -> list[Listing]:
         tree = ast.parse(source)
         for node in tree.body:
             if _is_alias(node, namespace):
-                exec(compile(ast.Module([node], []), f"{path.name}[{index}]", "exec"), namespace)
+                exec(
+                    compile(ast.Module([node], []), f"{path.name}[{index}]", "exec"),
+                    namespace,
+                )
         calls = [n for n in ast.walk(tree) if _is_show(n)]
         if not calls:
             continue
-        before = next((c for c in reversed(cells[:index]) if c["cell_type"] == "markdown"), None)
-        comments = " ".join(line.split("#", 1)[1] for line in source.splitlines() if "#" in line)
+        before = next(
+            (c for c in reversed(cells[:index]) if c["cell_type"] == "markdown"), None
+        )
+        comments = " ".join(
+            line.split("#", 1)[1] for line in source.splitlines() if "#" in line
+        )
         prose = ("".join(before["source"]) if before else "") + "\n" + comments
         for call in calls:
-            found.append(Listing(path.stem, index, ast.unparse(call), ast.unparse(call.args[0]),
-                                 {k.arg for k in call.keywords}, prose, namespace))
+            found.append(
+                Listing(
+                    path.stem,
+                    index,
+                    ast.unparse(call),
+                    ast.unparse(call.args[0]),
+                    {k.arg for k in call.keywords},
+                    prose,
+                    namespace,
+                )
+            )
     return found
 
 
@@ -115,20 +150,34 @@ def _pending(listing: Listing) -> bool:
     return (listing.chapter, listing.target) in PENDING_OTHER_BRANCHES
 
 
-# Words of a name that say how, not what (a listing of `ista_iterates` is named by "ISTA").
-CODE_WORDS = {"step", "steps", "update", "forward", "backward", "value", "values", "iterates",
-              "terms", "from", "with", "compute", "make", "get"}
+# Words of a name that say how, not what (`ista_iterates` is named by "ISTA").
+CODE_WORDS = {
+    "step",
+    "steps",
+    "update",
+    "forward",
+    "backward",
+    "value",
+    "values",
+    "iterates",
+    "terms",
+    "from",
+    "with",
+    "compute",
+    "make",
+    "get",
+}
 
 
 def _words(name: str) -> set[str]:
-    """The words of a function or class name: ``ista_iterates`` -> {ista, iterates}, ``LeNet`` -> {lenet}."""
+    """The words of a name: ``ista_iterates`` -> {ista}, ``LeNet`` -> {le, net}."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
     words = {w.lower() for w in spaced.split("_") if len(w) >= 2}
     return words - CODE_WORDS
 
 
 def _named_by(prose: str, names: set[str]) -> bool:
-    """Does the prose name the object (exactly) or the idea it implements (a word of its name)?"""
+    """Does the prose name the object, or its idea (a word of its name)?"""
     if any(re.search(rf"\b{re.escape(n)}\b", prose) for n in names):
         return True
     words = set().union(*(_words(n) for n in names))
@@ -136,7 +185,7 @@ def _named_by(prose: str, names: set[str]) -> bool:
 
 
 def _names(obj) -> set[str]:
-    """The names by which prose may refer to ``obj``: its own name and, for a method, its class."""
+    """The names prose may use for ``obj``: its name and, for a method, its class."""
     obj = inspect.unwrap(getattr(obj, "__func__", obj))
     names = {obj.__name__}
     qualname = getattr(obj, "__qualname__", obj.__name__).split(".")
@@ -148,19 +197,33 @@ def _names(obj) -> set[str]:
 def test_every_chapter_has_listings():
     chapters = {listing.chapter for listing in LISTINGS}
     assert len(LISTINGS) >= 80, len(LISTINGS)
-    assert {p.stem for p in NOTEBOOKS} - chapters <= {"06_batchnorm"} - chapters, chapters
+    assert {p.stem for p in NOTEBOOKS} - chapters <= {
+        "06_batchnorm"
+    } - chapters, chapters
 
 
-@pytest.mark.parametrize("listing", [
-    pytest.param(x, id=x.id,
-                 marks=[pytest.mark.xfail(reason="rewritten on another branch", strict=False)]
-                 if _pending(x) else [])
-    for x in LISTINGS])
+@pytest.mark.parametrize(
+    "listing",
+    [
+        pytest.param(
+            x,
+            id=x.id,
+            marks=(
+                [pytest.mark.xfail(reason="rewritten on another branch", strict=False)]
+                if _pending(x)
+                else []
+            ),
+        )
+        for x in LISTINGS
+    ],
+)
 def test_listing(listing: Listing):
     problems = []
     if listing.keywords & {"start", "stop"}:
-        problems.append("selects lines by a free-text anchor (start=/stop=): show a whole function or "
-                        "a marked region")
+        problems.append(
+            "selects lines by a free-text anchor (start=/stop=): "
+            "show a whole function or a marked region"
+        )
     known = {"region", "docstring", "start", "stop"}
     if not listing.keywords <= known:
         problems.append(f"unknown keywords {sorted(listing.keywords - known)}")
@@ -194,7 +257,8 @@ def test_show_region_selects_marked_lines_only(tmp_path, monkeypatch):
         "    # region: core\n"
         "    z = y * 2\n"
         "    # endregion\n"
-        "    return z\n")
+        "    return z\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     import listing_example
 

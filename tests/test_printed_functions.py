@@ -1,8 +1,10 @@
 """The small functions the chapters print hold the math the library runs.
 
-Each test checks a printed function against an independent computation (autograd, torch's own
-implementation, or the formula written out) and against the library code that calls it.
+Each test checks a printed function against an independent computation (autograd,
+torch's own implementation, or the formula written out) and against the library code
+that calls it.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,11 +37,13 @@ def test_ista_iterates_are_ista_steps():
     x, W_d, alpha = _sparse_coding_problem()
     W_e, S, theta = sc.ista_operators(W_d, alpha)
     iterates = list(sc.ista_iterates(x @ W_e.T, S, theta, 10))
-    assert len(iterates) == 11 and torch.equal(iterates[0], torch.zeros(5, 12, dtype=f64))
+    assert len(iterates) == 11 and torch.equal(
+        iterates[0], torch.zeros(5, 12, dtype=f64)
+    )
     L = sc.lipschitz_constant(W_d)
     Z = torch.zeros(5, 12, dtype=f64)
     for Z_k in iterates[1:]:
-        # a gradient step of size 1/L on 1/2 ||x - W_d z||^2, then soft thresholding at alpha/L
+        # a step of size 1/L on 1/2 ||x - W_d z||^2, then soft thresholding at alpha/L
         V = Z - (Z @ W_d.T - x) @ W_d / L
         Z = torch.sign(V) * torch.clamp(V.abs() - alpha / L, min=0)
         torch.testing.assert_close(Z_k, Z, rtol=0, atol=1e-12)
@@ -47,7 +51,9 @@ def test_ista_iterates_are_ista_steps():
     assert torch.equal(result.z, iterates[-1])
     energies = torch.stack([sc.energy(x, Z_k, W_d, alpha).mean() for Z_k in iterates])
     assert torch.equal(result.energy, energies)
-    assert bool((energies[1:] <= energies[:-1] + 1e-12).all())   # ISTA never increases the energy
+    assert bool(
+        (energies[1:] <= energies[:-1] + 1e-12).all()
+    )  # ISTA never increases the energy
 
 
 def test_fista_iterates_match_fista_and_converge_faster():
@@ -72,16 +78,23 @@ def test_dictionary_learning_step_updates_statistics_and_keeps_unit_atoms():
     x, W_d, alpha = _sparse_coding_problem(3)
     A0 = torch.zeros(12, 12, dtype=f64)
     B0 = torch.zeros(8, 12, dtype=f64)
-    D, A_new, B_new, E = sc.dictionary_learning_step(x, W_d, A0, B0, alpha, coding_iters=20,
-                                                     update_iters=3, forget=0.9)
+    D, A_new, B_new, E = sc.dictionary_learning_step(
+        x, W_d, A0, B0, alpha, coding_iters=20, update_iters=3, forget=0.9
+    )
     Z = sc.fista(x, W_d, alpha, 20).z
     torch.testing.assert_close(A_new, Z.T @ Z / 5, rtol=0, atol=1e-12)
     torch.testing.assert_close(B_new, x.T @ Z / 5, rtol=0, atol=1e-12)
-    assert float(E) == pytest.approx(float(sc.energy(x, Z, W_d, alpha).mean()), abs=1e-12)
-    torch.testing.assert_close(D.norm(dim=0), torch.ones(12, dtype=f64), rtol=0, atol=1e-12)
+    assert float(E) == pytest.approx(
+        float(sc.energy(x, Z, W_d, alpha).mean()), abs=1e-12
+    )
+    torch.testing.assert_close(
+        D.norm(dim=0), torch.ones(12, dtype=f64), rtol=0, atol=1e-12
+    )
+
     # the surrogate 1/2 tr(D'DA) - tr(D'B) does not increase
     def surrogate(D):
         return float(0.5 * torch.trace(D.T @ D @ A_new) - torch.trace(D.T @ B_new))
+
     assert surrogate(D) <= surrogate(W_d) + 1e-12
 
 
@@ -92,8 +105,9 @@ def test_batch_norm_forward_and_backward_match_torch(shape):
     weight = torch.rand(3, generator=g, dtype=f64, requires_grad=True)
     bias = torch.randn(3, generator=g, dtype=f64, requires_grad=True)
     dy = torch.randn(*shape, generator=g, dtype=f64)
-    y, x_hat, inv_std, mean, var = ck.nn.batch_norm_forward(x.detach(), weight.detach(),
-                                                            bias.detach(), 1e-5)
+    y, x_hat, inv_std, mean, var = ck.nn.batch_norm_forward(
+        x.detach(), weight.detach(), bias.detach(), 1e-5
+    )
     y_torch = F.batch_norm(x, None, None, weight, bias, training=True, eps=1e-5)
     torch.testing.assert_close(y, y_torch.detach(), rtol=0, atol=1e-12)
     dx, dweight, dbias = ck.nn.batch_norm_backward(dy, x_hat, inv_std, weight.detach())
@@ -112,7 +126,9 @@ def test_batch_norm_backward_without_affine_parameters():
     _, x_hat, inv_std, _, _ = ck.nn.batch_norm_forward(x.detach(), None, None, 1e-5)
     dx, dweight, _ = ck.nn.batch_norm_backward(dy, x_hat, inv_std, None)
     assert dweight is None
-    want = torch.autograd.grad(F.batch_norm(x, None, None, training=True, eps=1e-5), x, dy)[0]
+    want = torch.autograd.grad(
+        F.batch_norm(x, None, None, training=True, eps=1e-5), x, dy
+    )[0]
     torch.testing.assert_close(dx, want, rtol=0, atol=1e-10)
 
 
@@ -131,10 +147,14 @@ def test_logistic_newton_direction_is_gradient_and_hessian_solve():
     grad, direction = ck.losses.logistic_newton_direction(v, Z, sign, l2)
     torch.testing.assert_close(grad, torch.func.grad(J)(v), rtol=0, atol=1e-12)
     H = torch.autograd.functional.hessian(J, v)
-    torch.testing.assert_close(direction, torch.linalg.solve(H, grad), rtol=0, atol=1e-10)
+    torch.testing.assert_close(
+        direction, torch.linalg.solve(H, grad), rtol=0, atol=1e-10
+    )
     # and logistic_regression, built on it, ends at a point where the gradient vanishes
     w, b = ck.losses.logistic_regression(X, y, l2=l2)
-    final_grad, _ = ck.losses.logistic_newton_direction(torch.cat([w, b[None]]), Z, sign, l2)
+    final_grad, _ = ck.losses.logistic_newton_direction(
+        torch.cat([w, b[None]]), Z, sign, l2
+    )
     assert float(final_grad.norm()) < 1e-7
 
 
@@ -144,19 +164,23 @@ def test_lsuv_layer_reaches_unit_variance_and_reports_it():
     v_before, v_after, steps = ck.init.lsuv_layer_(layer, x, tol=0.01, max_iter=10)
     with torch.no_grad():
         assert v_after == pytest.approx(float(layer(x).var()), abs=1e-12)
-    assert abs(v_after - 1.0) <= 0.01 and abs(v_before - 1.0) > 0.01 and 1 <= steps <= 10
+    assert (
+        abs(v_after - 1.0) <= 0.01 and abs(v_before - 1.0) > 0.01 and 1 <= steps <= 10
+    )
 
 
 def test_local_entropy_is_log_of_the_integral():
     def f(x):
-        return (x ** 2 - 1) ** 2
+        return (x**2 - 1) ** 2
 
     grid = torch.linspace(-4, 4, 4001, dtype=f64)
     x = torch.tensor([0.0, 0.7], dtype=f64)
     F_x = ck.local_entropy.local_entropy(f, x, 2.0, grid)
     for xi, Fi in zip(x, F_x):
         integrand = torch.exp(-f(grid) - 1.0 * (xi - grid) ** 2)
-        assert float(Fi) == pytest.approx(math.log(float(torch.trapezoid(integrand, grid))), abs=1e-6)
+        assert float(Fi) == pytest.approx(
+            math.log(float(torch.trapezoid(integrand, grid))), abs=1e-6
+        )
 
 
 def test_checks_moved_out_of_printed_functions_still_reject_bad_input():
