@@ -54,10 +54,7 @@ def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     Returns:
         a scalar tensor.
     """
-    _args.tensor("x_hat", x_hat, floating=True)
-    _args.tensor("x", x, floating=True)
-    if x_hat.shape != x.shape:
-        raise ValueError(f"x_hat and x must have the same shape, got {tuple(x_hat.shape)} and {tuple(x.shape)}")
+    _same_shape(("x_hat", x_hat), ("x", x))
     if x.ndim == 0 or len(x) == 0:
         raise ValueError(f"x must hold at least one example along its first dimension, got shape {tuple(x.shape)}")
     return (x - x_hat).pow(2).flatten(1).sum(1).mean()
@@ -201,16 +198,20 @@ def pca_loss(X: torch.Tensor, k: int) -> float:
     return float(S[k:].pow(2).sum() / len(X))
 
 
+def _check_bases(A, B) -> None:
+    _args.tensor("A", A, ndim=2, floating=True)
+    _args.tensor("B", B, ndim=2, floating=True)
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(f"A and B must have the same number of rows, got {A.shape[0]} and {B.shape[0]}")
+
+
 def principal_angles(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """Principal angles (radians, increasing) between the column spaces of A (d, p) and B (d, q).
 
     With orthonormal bases Q_A, Q_B, the cosines of the angles are the singular values of Q_A^T Q_B.
     All angles are zero exactly when one space contains the other.
     """
-    _args.tensor("A", A, ndim=2, floating=True)
-    _args.tensor("B", B, ndim=2, floating=True)
-    if A.shape[0] != B.shape[0]:
-        raise ValueError(f"A and B must have the same number of rows, got {A.shape[0]} and {B.shape[0]}")
+    _check_bases(A, B)
     Qa, _ = torch.linalg.qr(A.detach())
     Qb, _ = torch.linalg.qr(B.detach().to(A.dtype))
     cosines = torch.linalg.svdvals(Qa.T @ Qb).clamp(-1.0, 1.0)

@@ -120,9 +120,10 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> t
 # Algorithm 1
 # --------------------------------------------------------------------------------------------
 
-def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-               sample_data: Callable[[int], torch.Tensor], sample_noise: Callable[[int], torch.Tensor], *,
-               batch_size: int = 64, k: int = 1, loss: str = "non_saturating") -> dict:
+def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
+               opt_d: torch.optim.Optimizer, sample_data: Callable[[int], torch.Tensor],
+               sample_noise: Callable[[int], torch.Tensor], *, batch_size: int = 64, k: int = 1,
+               loss: str = "non_saturating") -> dict:
     """One iteration of Algorithm 1 of Goodfellow et al. (2014): k discriminator steps, then one generator step.
 
         for k steps:
@@ -145,8 +146,7 @@ def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: 
         ``{"d_loss", "g_loss", "d_real", "d_fake"}``: the last discriminator loss, the generator loss, and
         the mean of D on the last real and fake minibatches (detached tensors).
     """
-    batch_size = _args.positive_int("batch_size", batch_size)
-    k = _args.positive_int("k", k)
+    batch_size, k = _args.positive_int("batch_size", batch_size), _args.positive_int("k", k)
     _args.one_of("loss", loss, LOSSES)
     for _ in range(k):
         x = sample_data(batch_size)
@@ -160,10 +160,11 @@ def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: 
     fake_logits_g = D(G(sample_noise(batch_size)))
     g_loss = generator_loss(fake_logits_g, loss)
     opt_g.zero_grad()
-    g_loss.backward()  # also fills D's .grad, which opt_d.zero_grad() clears before D's next step
+    g_loss.backward()  # also fills D's .grad, cleared by opt_d.zero_grad() before D's next step
     opt_g.step()
     return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
-            "d_real": torch.sigmoid(real_logits.detach()).mean(), "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
+            "d_real": torch.sigmoid(real_logits.detach()).mean(),
+            "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
 
 
 def train(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
@@ -218,8 +219,8 @@ def generator_grad_norm(G: nn.Module, D: nn.Module, z: torch.Tensor, kind: str) 
     return float(torch.sqrt(sum(g.pow(2).sum() for g in grads)))
 
 
-def bilinear_game(steps: int, lr: float, momentum: float = 0.0, *, start: tuple[float, float] = (1.0, 1.0),
-                  alternating: bool = True) -> torch.Tensor:
+def bilinear_game(steps: int, lr: float, momentum: float = 0.0, *,
+                  start: tuple[float, float] = (1.0, 1.0), alternating: bool = True) -> torch.Tensor:
     """Gradient descent-ascent with heavy-ball momentum on the simplest game, min_x max_y f(x, y) = x y.
 
     The only equilibrium is (0, 0). The players update in turn (as in Algorithm 1) or simultaneously,
@@ -235,9 +236,9 @@ def bilinear_game(steps: int, lr: float, momentum: float = 0.0, *, start: tuple[
     Returns:
         the trajectory, a float64 tensor of shape (steps + 1, 2).
     """
-    steps = _args.positive_int("steps", steps)
-    lr = _args.positive("lr", lr)
-    momentum = _args.real("momentum", momentum, low=-1.0, high=1.0, low_open=True, high_open=True)
+    steps, lr = _args.positive_int("steps", steps), _args.positive("lr", lr)
+    momentum = _args.real("momentum", momentum, low=-1.0, high=1.0, low_open=True,
+                          high_open=True)
     x, y = (float(v) for v in start)
     vx = vy = 0.0
     path = [(x, y)]

@@ -269,6 +269,15 @@ class ManualMLP:
         return nn.Sequential(*layers)
 
 
+def _check_numerical_gradient(f, x, h) -> float:
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    _args.tensor("x", x, floating=True)
+    if not x.is_contiguous():
+        raise ValueError("x must be contiguous (it is perturbed in place)")
+    return _args.positive("h", h)
+
+
 def numerical_gradient(f, x: torch.Tensor, h: float = 1e-6) -> torch.Tensor:
     r"""Central finite differences :math:`\partial f/\partial x_i \approx (f(x + h e_i) - f(x - h e_i)) / 2h`.
 
@@ -280,12 +289,7 @@ def numerical_gradient(f, x: torch.Tensor, h: float = 1e-6) -> torch.Tensor:
         x: the tensor to differentiate with respect to.
         h: the step (1e-6 suits float64; the error is O(h^2) plus rounding O(eps/h)).
     """
-    if not callable(f):
-        raise TypeError(f"f must be callable, got {type(f).__name__}")
-    _args.tensor("x", x, floating=True)
-    h = _args.positive("h", h)
-    if not x.is_contiguous():
-        raise ValueError("x must be contiguous (it is perturbed in place)")
+    h = _check_numerical_gradient(f, x, h)
     grad = torch.zeros_like(x)
     flat, gflat = x.data.view(-1), grad.view(-1)
     with torch.no_grad():
@@ -679,7 +683,22 @@ def inverted_dropout(x: torch.Tensor, p: float, *, training: bool = True,
     return x * keep / (1.0 - p)
 
 
-def conv2d_weight_gradient(x: torch.Tensor, delta: torch.Tensor, kernel_size: int, *, padding: int = 0) -> torch.Tensor:
+def _check_conv_gradient(x, delta, kernel_size, padding) -> tuple[int, int]:
+    """The checks of :func:`conv2d_weight_gradient`; returns the kernel size and padding."""
+    _args.tensor("x", x, ndim=4, floating=True)
+    _args.tensor("delta", delta, ndim=4, floating=True)
+    k = _args.positive_int("kernel_size", kernel_size)
+    p = _args.positive_int("padding", padding, allow_zero=True)
+    N, C, H, W = x.shape
+    out_h, out_w = H + 2 * p - k + 1, W + 2 * p - k + 1
+    if delta.shape[0] != N or delta.shape[2:] != (out_h, out_w):
+        raise ValueError(f"delta must have shape (N={N}, C_out, {out_h}, {out_w}) for this x, "
+                         f"kernel_size and padding, got {tuple(delta.shape)}")
+    return k, p
+
+
+def conv2d_weight_gradient(x: torch.Tensor, delta: torch.Tensor, kernel_size: int, *,
+                           padding: int = 0) -> torch.Tensor:
     r"""Gradient of a 2-D convolution's (shared) weights, written as a sum over positions.
 
     A filter weight :math:`w^{k\ell}_{uv}` is used at every output position :math:`(i, j)`, so its gradient is the
@@ -696,15 +715,8 @@ def conv2d_weight_gradient(x: torch.Tensor, delta: torch.Tensor, kernel_size: in
     Returns:
         the gradient, shape (C_out, C_in, kernel_size, kernel_size), like ``conv.weight.grad``.
     """
-    _args.tensor("x", x, ndim=4, floating=True)
-    _args.tensor("delta", delta, ndim=4, floating=True)
-    k = _args.positive_int("kernel_size", kernel_size)
-    p = _args.positive_int("padding", padding, allow_zero=True)
-    N, C, H, W = x.shape
-    out_h, out_w = H + 2 * p - k + 1, W + 2 * p - k + 1
-    if delta.shape[0] != N or delta.shape[2:] != (out_h, out_w):
-        raise ValueError(f"delta must have shape (N={N}, C_out, {out_h}, {out_w}) for this x, kernel_size and "
-                         f"padding, got {tuple(delta.shape)}")
+    k, p = _check_conv_gradient(x, delta, kernel_size, padding)
+    N, C = x.shape[:2]
     # patches[n, (c, u, v), (i, j)] = x[n, c, i + u, j + v]
     patches = F.unfold(x, k, padding=p)
     d = delta.reshape(N, delta.shape[1], -1)       # d[n, k, (i, j)] = delta[n, k, i, j]

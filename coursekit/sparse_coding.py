@@ -33,6 +33,16 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # The energy and its proximal operator
 
+def _check_threshold(v, theta):
+    """Check the input and threshold of :func:`soft_threshold`; returns theta."""
+    _args.tensor("v", v, floating=True)
+    if not isinstance(theta, torch.Tensor):
+        return _args.real("theta", theta, low=0.0)
+    if not theta.is_floating_point():
+        raise TypeError(f"theta must have a floating dtype, got {theta.dtype}")
+    return theta
+
+
 def soft_threshold(v: torch.Tensor, theta) -> torch.Tensor:
     """The shrinkage function h_theta, applied coordinate-wise.
 
@@ -47,12 +57,7 @@ def soft_threshold(v: torch.Tensor, theta) -> torch.Tensor:
     Returns:
         a tensor shaped like ``v``.
     """
-    _args.tensor("v", v, floating=True)
-    if isinstance(theta, torch.Tensor):
-        if not theta.is_floating_point():
-            raise TypeError(f"theta must have a floating dtype, got {theta.dtype}")
-    else:
-        theta = _args.real("theta", theta, low=0.0)
+    theta = _check_threshold(v, theta)
     return torch.sign(v) * torch.relu(v.abs() - theta)
 
 
