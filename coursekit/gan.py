@@ -122,8 +122,8 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> t
 
 def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
                opt_d: torch.optim.Optimizer, sample_data: Callable[[int], torch.Tensor],
-               sample_noise: Callable[[int], torch.Tensor], *, batch_size: int = 64, k: int = 1,
-               loss: str = "non_saturating") -> dict:
+               sample_noise: Callable[[int], torch.Tensor], *, batch_size: int = 64,
+               k: int = 1, loss: str = "non_saturating") -> dict:
     """One iteration of Algorithm 1 of Goodfellow et al. (2014): k discriminator steps, then one generator step.
 
         for k steps:
@@ -146,7 +146,8 @@ def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
         ``{"d_loss", "g_loss", "d_real", "d_fake"}``: the last discriminator loss, the generator loss, and
         the mean of D on the last real and fake minibatches (detached tensors).
     """
-    batch_size, k = _args.positive_int("batch_size", batch_size), _args.positive_int("k", k)
+    batch_size = _args.positive_int("batch_size", batch_size)
+    k = _args.positive_int("k", k)
     _args.one_of("loss", loss, LOSSES)
     for _ in range(k):
         x = sample_data(batch_size)
@@ -160,7 +161,7 @@ def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
     fake_logits_g = D(G(sample_noise(batch_size)))
     g_loss = generator_loss(fake_logits_g, loss)
     opt_g.zero_grad()
-    g_loss.backward()  # also fills D's .grad, cleared by opt_d.zero_grad() before D's next step
+    g_loss.backward()  # also fills D's .grad (opt_d.zero_grad() clears it later)
     opt_g.step()
     return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
             "d_real": torch.sigmoid(real_logits.detach()).mean(),
@@ -220,7 +221,8 @@ def generator_grad_norm(G: nn.Module, D: nn.Module, z: torch.Tensor, kind: str) 
 
 
 def bilinear_game(steps: int, lr: float, momentum: float = 0.0, *,
-                  start: tuple[float, float] = (1.0, 1.0), alternating: bool = True) -> torch.Tensor:
+                  start: tuple[float, float] = (1.0, 1.0),
+                  alternating: bool = True) -> torch.Tensor:
     """Gradient descent-ascent with heavy-ball momentum on the simplest game, min_x max_y f(x, y) = x y.
 
     The only equilibrium is (0, 0). The players update in turn (as in Algorithm 1) or simultaneously,

@@ -219,7 +219,8 @@ def _check_timing(model, X, y, batch_sizes, lr, steps, repeats, warmup):
         if b > len(X):
             raise ValueError(f"batch_sizes[{i}] = {b} is larger than the number of examples ({len(X)})")
     return (sizes, _args.positive("lr", lr), _args.positive_int("steps", steps),
-            _args.positive_int("repeats", repeats), _args.positive_int("warmup", warmup, allow_zero=True))
+            _args.positive_int("repeats", repeats),
+            _args.positive_int("warmup", warmup, allow_zero=True))
 
 
 def time_per_step(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batch_sizes, *,
@@ -240,8 +241,8 @@ def time_per_step(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batc
     Returns:
         ``{batch_size: seconds per step}``.
     """
-    sizes, lr, steps, repeats, warmup = _check_timing(model, X, y, batch_sizes, lr, steps,
-                                                      repeats, warmup)
+    sizes, lr, steps, repeats, warmup = _check_timing(model, X, y, batch_sizes, lr,
+                                                      steps, repeats, warmup)
     net = copy.deepcopy(model)
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
     sync = torch.cuda.synchronize if X.device.type == "cuda" else (lambda: None)

@@ -450,7 +450,8 @@ class LSUVResult:
 
 
 def _check_layer(layer, inputs) -> None:
-    if not isinstance(layer, nn.Module) or not isinstance(getattr(layer, "weight", None), torch.Tensor):
+    weight = getattr(layer, "weight", None)
+    if not isinstance(layer, nn.Module) or not isinstance(weight, torch.Tensor):
         raise TypeError(f"layer must be an nn.Module with a weight (Linear, Conv), got {type(layer).__name__}")
     _args.tensor("inputs", inputs, floating=True)
 
@@ -737,7 +738,7 @@ def signal_propagation(activation: str, scale, depth: int, q0: float = 1.0) -> d
     Returns:
         ``{"forward": q (L,), "backward": Var[delta_l] / Var[delta_L] (L,)}`` as NumPy arrays.
     """
-    depth, q0, s = _check_signal_propagation(activation, depth, q0, scale)  # s: per layer
+    depth, q0, s = _check_signal_propagation(activation, depth, q0, scale)  # s: s_l
     phi, dphi = _PHI[activation]
     z, w = np.polynomial.hermite_e.hermegauss(100)   # nodes and weights for the weight exp(-z^2 / 2)
     w = w / w.sum()

@@ -457,7 +457,8 @@ def _start(x0, dim: int | None, dtype, device) -> torch.Tensor:
 
 def _check_trajectory(optimizer_class, f, steps, max_grad_norm):
     """The argument checks of :func:`trajectory`; returns steps and max_grad_norm."""
-    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
+    if not (isinstance(optimizer_class, type)
+            and issubclass(optimizer_class, torch.optim.Optimizer)):
         raise TypeError(f"optimizer_class must be a torch.optim.Optimizer subclass (the class, not an "
                         f"instance), got {optimizer_class!r}")
     if not callable(f):

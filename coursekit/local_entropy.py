@@ -144,7 +144,8 @@ def local_entropy(f: Callable, x: torch.Tensor, gamma: float, grid: torch.Tensor
     gamma, grid = _checked(x, gamma, grid)
     log_w = -f(grid) - gamma / 2 * (x.reshape(-1, 1) - grid) ** 2   # row: x, column: x'
     dx = float(grid[1] - grid[0])
-    return (torch.logsumexp(log_w, 1) + math.log(dx)).reshape(x.shape)  # log sum e^log_w dx
+    F = torch.logsumexp(log_w, 1) + math.log(dx)   # log of sum_x' exp(log_w) dx
+    return F.reshape(x.shape)
 
 
 def local_entropy_grad(f: Callable, x: torch.Tensor, gamma: float, grid: torch.Tensor):

@@ -163,7 +163,7 @@ def logistic_newton_direction(v: torch.Tensor, Z: torch.Tensor, sign: torch.Tens
         g = -(1/m) sum_i s_i p_i z_i + l2 v,
         H = (1/m) sum_i p_i (1 - p_i) z_i z_i' + l2 I.
 
-    Shapes: v (..., d + 1), Z (..., m, d + 1), sign (..., m); returns two tensors like v.
+    Shapes: v (..., d + 1), Z (..., m, d + 1), sign (..., m); returns two like v.
     """
     m, p = Z.shape[-2], Z.shape[-1]
     margin = sign * (Z @ v.unsqueeze(-1)).squeeze(-1)
@@ -205,7 +205,7 @@ def logistic_regression(X: torch.Tensor, y: torch.Tensor, *, l2: float = 1e-3, s
     tol = _args.positive("tol", tol)
     Z = torch.cat([X, torch.ones_like(X[..., :1])], dim=-1)   # append a 1 for the bias
     sign = 2.0 * y.to(X.dtype) - 1.0
-    v = torch.zeros(*Z.shape[:-2], Z.shape[-1], dtype=X.dtype, device=X.device)  # w, b = 0
+    v = torch.zeros(*Z.shape[:-2], Z.shape[-1], dtype=X.dtype, device=X.device)  # w, b
     value = _logistic_objective(v, Z, sign, l2)
     for _ in range(steps):
         grad, direction = logistic_newton_direction(v, Z, sign, l2)

@@ -433,8 +433,8 @@ def batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None = None, runnin
         momentum: :math:`\rho` in [0, 1], the weight of the new batch in the running averages.
         eps: :math:`\epsilon \ge 0`, added to the variance for numerical safety.
     """
-    momentum, eps = _check_batch_norm(x, running_mean, running_var, weight, bias, training,
-                                      momentum, eps)
+    momentum, eps = _check_batch_norm(x, running_mean, running_var, weight, bias,
+                                      training, momentum, eps)
     if not training:                       # normalize with the running statistics
         shape = [1, -1] + [1] * (x.ndim - 2)
         mu, var = running_mean.view(shape), running_var.view(shape)
@@ -450,7 +450,8 @@ def batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None = None, runnin
     return y
 
 
-def _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps):
+def _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum,
+                      eps):
     """The argument checks of :func:`batch_norm`; returns ``momentum`` and ``eps``."""
     _args.tensor("x", x, ndim=range(2, 6), floating=True)
     C = x.shape[1]

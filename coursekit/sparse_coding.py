@@ -415,7 +415,8 @@ def learn_dictionary(X: torch.Tensor, num_atoms: int, alpha: float, *, num_steps
     energies = []
     for _ in range(num_steps):
         Xb = X[rows(min(batch_size, P))]
-        D, A, B, E = dictionary_learning_step(Xb, D, A, B, alpha, coding_iters=coding_iters,
+        D, A, B, E = dictionary_learning_step(Xb, D, A, B, alpha,
+                                              coding_iters=coding_iters,
                                               update_iters=update_iters, forget=forget)
         energies.append(E)
         unused = A.diagonal() < 1e-10
