@@ -54,10 +54,7 @@ def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     Returns:
         a scalar tensor.
     """
-    _args.tensor("x_hat", x_hat, floating=True)
-    _args.tensor("x", x, floating=True)
-    if x_hat.shape != x.shape:
-        raise ValueError(f"x_hat and x must have the same shape, got {tuple(x_hat.shape)} and {tuple(x.shape)}")
+    _same_shape(("x_hat", x_hat), ("x", x))
     if x.ndim == 0 or len(x) == 0:
         raise ValueError(f"x must hold at least one example along its first dimension, got shape {tuple(x.shape)}")
     return (x - x_hat).pow(2).flatten(1).sum(1).mean()
@@ -114,6 +111,14 @@ class Autoencoder(nn.Module):
         return reconstruction_loss(x_hat, target) + self.regularizer(h)
 
 
+def _check_sizes(sizes, output) -> list:
+    sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else sizes
+    if not isinstance(sizes, list) or len(sizes) < 2:
+        raise ValueError(f"sizes must list at least an input and a code width, got {sizes!r}")
+    _args.one_of("output", output, ACTIVATIONS)
+    return sizes
+
+
 def mlp_autoencoder(sizes: Sequence[int], activation: str = "relu", *, output: str = "identity",
                     skip: bool = False) -> Autoencoder:
     """An MLP autoencoder with a mirrored decoder: ``sizes = [d, ..., k]`` from the input to the code.
@@ -128,10 +133,7 @@ def mlp_autoencoder(sizes: Sequence[int], activation: str = "relu", *, output: s
         output: activation after the decoder, e.g. ``"sigmoid"`` for pixels in [0, 1].
         skip: see :class:`Autoencoder`.
     """
-    sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else sizes
-    if not isinstance(sizes, list) or len(sizes) < 2:
-        raise ValueError(f"sizes must list at least an input and a code width, got {sizes!r}")
-    _args.one_of("output", output, ACTIVATIONS)
+    sizes = _check_sizes(sizes, output)
     encoder = mlp(sizes, activation)
     decoder = mlp(sizes[::-1], activation)
     if output != "identity":
@@ -196,16 +198,20 @@ def pca_loss(X: torch.Tensor, k: int) -> float:
     return float(S[k:].pow(2).sum() / len(X))
 
 
+def _check_bases(A, B) -> None:
+    _args.tensor("A", A, ndim=2, floating=True)
+    _args.tensor("B", B, ndim=2, floating=True)
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(f"A and B must have the same number of rows, got {A.shape[0]} and {B.shape[0]}")
+
+
 def principal_angles(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """Principal angles (radians, increasing) between the column spaces of A (d, p) and B (d, q).
 
     With orthonormal bases Q_A, Q_B, the cosines of the angles are the singular values of Q_A^T Q_B.
     All angles are zero exactly when one space contains the other.
     """
-    _args.tensor("A", A, ndim=2, floating=True)
-    _args.tensor("B", B, ndim=2, floating=True)
-    if A.shape[0] != B.shape[0]:
-        raise ValueError(f"A and B must have the same number of rows, got {A.shape[0]} and {B.shape[0]}")
+    _check_bases(A, B)
     Qa, _ = torch.linalg.qr(A.detach())
     Qb, _ = torch.linalg.qr(B.detach().to(A.dtype))
     cosines = torch.linalg.svdvals(Qa.T @ Qb).clamp(-1.0, 1.0)
@@ -308,6 +314,12 @@ def gaussian_noise(x: torch.Tensor, sigma: float, *, generator: torch.Generator 
     return x + sigma * eps
 
 
+def _check_salt_and_pepper(x, rate, low, high):
+    _args.tensor("x", x, floating=True)
+    return (_args.real("rate", rate, low=0.0, high=1.0), _args.real("low", low),
+            _args.real("high", high))
+
+
 def salt_and_pepper(x: torch.Tensor, rate: float, *, low: float = 0.0, high: float = 1.0,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """Salt-and-pepper noise: a fraction ``rate`` of the entries is set to ``low`` or ``high``, half each.
@@ -315,11 +327,8 @@ def salt_and_pepper(x: torch.Tensor, rate: float, *, low: float = 0.0, high: flo
     With u ~ U(0, 1) drawn once per entry (``torch.rand(x.shape, generator=generator)``):
     x~ = low where u < rate / 2, high where rate / 2 <= u < rate, and x elsewhere.
     """
-    _args.tensor("x", x, floating=True)
-    rate = _args.real("rate", rate, low=0.0, high=1.0)
-    low = _args.real("low", low)
-    high = _args.real("high", high)
-    u = _uniform(x, generator)
+    rate, low, high = _check_salt_and_pepper(x, rate, low, high)
+    u = _uniform(x, generator)               # one uniform draw per entry
     x = torch.where(u < rate, torch.full_like(x, high), x)
     return torch.where(u < rate / 2, torch.full_like(x, low), x)
 
@@ -478,6 +487,15 @@ class DenoisingAutoencoder(nn.Module):
         return self.autoencoder.loss(x_tilde, x if target is None else target)
 
 
+def _same_shape(first, second) -> None:
+    """Check two floating tensors, given as (name, tensor) pairs, for the same shape."""
+    (a, x), (b, y) = first, second
+    _args.tensor(a, x, floating=True)
+    _args.tensor(b, y, floating=True)
+    if x.shape != y.shape:
+        raise ValueError(f"{a} and {b} must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+
+
 def psnr(x_hat: torch.Tensor, x: torch.Tensor, *, peak: float = 1.0) -> torch.Tensor:
     """Peak signal-to-noise ratio of each example, in decibels: 10 log10(peak^2 / MSE_i).
 
@@ -487,10 +505,7 @@ def psnr(x_hat: torch.Tensor, x: torch.Tensor, *, peak: float = 1.0) -> torch.Te
     Returns:
         a tensor of m PSNRs (higher is better; +inf for a perfect reconstruction).
     """
-    _args.tensor("x_hat", x_hat, floating=True)
-    _args.tensor("x", x, floating=True)
-    if x_hat.shape != x.shape:
-        raise ValueError(f"x_hat and x must have the same shape, got {tuple(x_hat.shape)} and {tuple(x.shape)}")
+    _same_shape(("x_hat", x_hat), ("x", x))
     peak = _args.positive("peak", peak)
     mse = (x_hat - x).pow(2).flatten(1).mean(1)
     return 10 * torch.log10(peak**2 / mse)
@@ -542,6 +557,20 @@ def train_autoencoder(model: nn.Module, X: torch.Tensor, optimizer: torch.optim.
     return history
 
 
+def _check_stack(X, sizes, activation, lr):
+    """The checks of :func:`pretrain_stack`; returns the sizes (a list) and lr."""
+    _args.tensor("X", X, ndim=2, floating=True)
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least an input and one hidden width, got {sizes!r}")
+    for i, s in enumerate(sizes):
+        _args.positive_int(f"sizes[{i}]", s)
+    if sizes[0] != X.shape[1]:
+        raise ValueError(f"sizes[0] must equal the input dimension {X.shape[1]}, got {sizes[0]}")
+    _args.one_of("activation", activation, ACTIVATIONS)
+    return sizes, _args.positive("lr", lr)
+
+
 def pretrain_stack(X: torch.Tensor, sizes: Sequence[int], *, activation: str = "sigmoid", epochs: int = 20,
                    batch_size: int | None = 64, lr: float = 1e-2, corruption: Callable | None = None,
                    generator: torch.Generator | None = None):
@@ -564,16 +593,7 @@ def pretrain_stack(X: torch.Tensor, sizes: Sequence[int], *, activation: str = "
         ``(encoder, histories)``: an ``nn.Sequential`` of Linear + activation layers (d -> n_L), and the
         training :class:`History` of each layer.
     """
-    _args.tensor("X", X, ndim=2, floating=True)
-    sizes = list(sizes)
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must list at least an input and one hidden width, got {sizes!r}")
-    for i, s in enumerate(sizes):
-        _args.positive_int(f"sizes[{i}]", s)
-    if sizes[0] != X.shape[1]:
-        raise ValueError(f"sizes[0] must equal the input dimension {X.shape[1]}, got {sizes[0]}")
-    _args.one_of("activation", activation, ACTIVATIONS)
-    lr = _args.positive("lr", lr)
+    sizes, lr = _check_stack(X, sizes, activation, lr)
     layers, histories, H = [], [], X
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         encoder = nn.Sequential(nn.Linear(fan_in, fan_out), ACTIVATIONS[activation]()).to(X.device)
@@ -601,10 +621,9 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     Returns:
         a tensor of m divergences (nats).
     """
-    _args.tensor("mu", mu, ndim=2, floating=True)
-    _args.tensor("logvar", logvar, ndim=2, floating=True)
-    if mu.shape != logvar.shape:
-        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    _same_shape(("mu", mu), ("logvar", logvar))
+    if mu.ndim != 2:
+        raise ValueError(f"mu must have shape (batch, k), got shape {tuple(mu.shape)}")
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
 
 

@@ -231,15 +231,19 @@ class GaussianClasses:
 
     def risk(self, w: torch.Tensor, b: float | torch.Tensor = 0.0) -> float:
         """Exact 0-1 risk of the linear classifier predicting class 1 when w'x + b > 0."""
+        w = self._check_weights(w)
+        norm, wm, b = float(w.norm()), float(w @ self.mu), float(b)
+        # w'x ~ N(+-w'mu, ||w||^2): errors on the class at +mu, then on the class at -mu
+        return 0.5 * _normal_cdf(-(wm + b) / norm) + 0.5 * _normal_cdf(-(wm - b) / norm)
+
+    def _check_weights(self, w) -> torch.Tensor:
         w = _args.tensor("w", w, ndim=1).detach().to(torch.float64).cpu()
         if w.numel() != self.dim:
             raise ValueError(f"w must have {self.dim} entries, got {w.numel()}")
-        norm = float(w.norm())
-        if norm == 0.0:
-            raise ValueError("w must be non-zero (a zero weight vector does not define a classifier)")
-        b = float(b)
-        wm = float(w @ self.mu)
-        return 0.5 * _normal_cdf(-(wm + b) / norm) + 0.5 * _normal_cdf(-(wm - b) / norm)
+        if float(w.norm()) == 0.0:
+            raise ValueError("w must be non-zero (a zero weight vector does not define a "
+                             "classifier)")
+        return w
 
 
 def _normal_cdf(x: float) -> float:

@@ -120,9 +120,10 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> t
 # Algorithm 1
 # --------------------------------------------------------------------------------------------
 
-def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-               sample_data: Callable[[int], torch.Tensor], sample_noise: Callable[[int], torch.Tensor], *,
-               batch_size: int = 64, k: int = 1, loss: str = "non_saturating") -> dict:
+def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
+               opt_d: torch.optim.Optimizer, sample_data: Callable[[int], torch.Tensor],
+               sample_noise: Callable[[int], torch.Tensor], *, batch_size: int = 64,
+               k: int = 1, loss: str = "non_saturating") -> dict:
     """One iteration of Algorithm 1 of Goodfellow et al. (2014): k discriminator steps, then one generator step.
 
         for k steps:
@@ -160,10 +161,11 @@ def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: 
     fake_logits_g = D(G(sample_noise(batch_size)))
     g_loss = generator_loss(fake_logits_g, loss)
     opt_g.zero_grad()
-    g_loss.backward()  # also fills D's .grad, which opt_d.zero_grad() clears before D's next step
+    g_loss.backward()  # also fills D's .grad (opt_d.zero_grad() clears it later)
     opt_g.step()
     return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
-            "d_real": torch.sigmoid(real_logits.detach()).mean(), "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
+            "d_real": torch.sigmoid(real_logits.detach()).mean(),
+            "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
 
 
 def train(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
@@ -218,7 +220,8 @@ def generator_grad_norm(G: nn.Module, D: nn.Module, z: torch.Tensor, kind: str) 
     return float(torch.sqrt(sum(g.pow(2).sum() for g in grads)))
 
 
-def bilinear_game(steps: int, lr: float, momentum: float = 0.0, *, start: tuple[float, float] = (1.0, 1.0),
+def bilinear_game(steps: int, lr: float, momentum: float = 0.0, *,
+                  start: tuple[float, float] = (1.0, 1.0),
                   alternating: bool = True) -> torch.Tensor:
     """Gradient descent-ascent with heavy-ball momentum on the simplest game, min_x max_y f(x, y) = x y.
 
@@ -235,9 +238,9 @@ def bilinear_game(steps: int, lr: float, momentum: float = 0.0, *, start: tuple[
     Returns:
         the trajectory, a float64 tensor of shape (steps + 1, 2).
     """
-    steps = _args.positive_int("steps", steps)
-    lr = _args.positive("lr", lr)
-    momentum = _args.real("momentum", momentum, low=-1.0, high=1.0, low_open=True, high_open=True)
+    steps, lr = _args.positive_int("steps", steps), _args.positive("lr", lr)
+    momentum = _args.real("momentum", momentum, low=-1.0, high=1.0, low_open=True,
+                          high_open=True)
     x, y = (float(v) for v in start)
     vx = vy = 0.0
     path = [(x, y)]
@@ -255,6 +258,15 @@ def bilinear_game(steps: int, lr: float, momentum: float = 0.0, *, start: tuple[
 # Theory on known densities
 # --------------------------------------------------------------------------------------------
 
+def _check_densities(p_data, p_g) -> None:
+    _args.tensor("p_data", p_data, floating=True)
+    _args.tensor("p_g", p_g, floating=True)
+    if p_data.shape != p_g.shape:
+        raise ValueError(f"p_data and p_g must have the same shape, got {tuple(p_data.shape)} and {tuple(p_g.shape)}")
+    if bool((p_data < 0).any()) or bool((p_g < 0).any()):
+        raise ValueError("p_data and p_g must be densities (non-negative)")
+
+
 def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tensor:
     """The best discriminator for a fixed generator (Proposition 1): D*(x) = p_data(x) / (p_data(x) + p_g(x)).
 
@@ -266,12 +278,7 @@ def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tens
     Returns:
         D* at those points; 1/2 where both densities vanish (any value is optimal there).
     """
-    _args.tensor("p_data", p_data, floating=True)
-    _args.tensor("p_g", p_g, floating=True)
-    if p_data.shape != p_g.shape:
-        raise ValueError(f"p_data and p_g must have the same shape, got {tuple(p_data.shape)} and {tuple(p_g.shape)}")
-    if bool((p_data < 0).any()) or bool((p_g < 0).any()):
-        raise ValueError("p_data and p_g must be densities (non-negative)")
+    _check_densities(p_data, p_g)
     total = p_data + p_g
     return torch.where(total > 0, p_data / torch.where(total > 0, total, torch.ones_like(total)),
                        torch.full_like(total, 0.5))
@@ -376,6 +383,17 @@ class ModeCoverage:
     counts: torch.Tensor    # good samples per mode
 
 
+def _check_mode_coverage(samples, centers, std, radius, min_fraction):
+    """The checks of :func:`mode_coverage`; returns std, radius and min_fraction."""
+    _args.tensor("samples", samples, ndim=2, floating=True)
+    _args.tensor("centers", centers, ndim=2, floating=True)
+    if samples.shape[1] != centers.shape[1]:
+        raise ValueError(f"samples and centers must have the same dimension, got {samples.shape[1]} "
+                         f"and {centers.shape[1]}")
+    return (_args.positive("std", std), _args.positive("radius", radius),
+            _args.real("min_fraction", min_fraction, low=0.0, high=1.0, low_open=True))
+
+
 def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, *, radius: float = 3.0,
                   min_fraction: float = 0.25) -> ModeCoverage:
     """How many modes of a mixture the samples cover.
@@ -390,13 +408,8 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, *, r
         radius: the "near a mode" radius, in standard deviations.
         min_fraction: share of n / modes a mode needs to count as covered.
     """
-    _args.tensor("samples", samples, ndim=2, floating=True)
-    _args.tensor("centers", centers, ndim=2, floating=True)
-    if samples.shape[1] != centers.shape[1]:
-        raise ValueError(f"samples and centers must have the same dimension, got {samples.shape[1]} and {centers.shape[1]}")
-    std = _args.positive("std", std)
-    radius = _args.positive("radius", radius)
-    min_fraction = _args.real("min_fraction", min_fraction, low=0.0, high=1.0, low_open=True)
+    std, radius, min_fraction = _check_mode_coverage(samples, centers, std, radius,
+                                                     min_fraction)
     distances = torch.cdist(samples.detach(), centers.to(samples.device, samples.dtype))
     nearest_distance, nearest = distances.min(dim=1)
     good = nearest_distance <= radius * std

@@ -96,6 +96,16 @@ def _check_G(G):
         raise ValueError(f"G must hold the gradients of at least 2 examples, got shape {tuple(G.shape)}")
 
 
+def _check_batch_size(G, batch_size, replace):
+    """Check per-example gradients G and a batch size m; returns n and m."""
+    _check_G(G)
+    n = len(G)
+    m = _args.positive_int("batch_size", batch_size)
+    if not replace and m > n:
+        raise ValueError(f"batch_size must be <= the number of examples ({n}) without replacement, got {m}")
+    return n, m
+
+
 def minibatch_grads(G: torch.Tensor, batch_size: int, num_batches: int, *, replace: bool = True,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """Many minibatch gradient estimates ``g_hat = (1/m) sum_{i in batch} g_i`` from per-example gradients.
@@ -116,12 +126,8 @@ def minibatch_grads(G: torch.Tensor, batch_size: int, num_batches: int, *, repla
     Returns:
         a tensor of shape (num_batches, p).
     """
-    _check_G(G)
-    n = len(G)
-    m = _args.positive_int("batch_size", batch_size)
+    n, m = _check_batch_size(G, batch_size, replace)
     num_batches = _args.positive_int("num_batches", num_batches)
-    if not replace and m > n:
-        raise ValueError(f"batch_size must be <= the number of examples ({n}) without replacement, got {m}")
     if replace:
         idx = torch.randint(0, n, (num_batches, m), generator=generator)
     else:
@@ -150,11 +156,7 @@ def standard_error(G: torch.Tensor, batch_size: int, *, replace: bool = True) ->
     Returns:
         the standard error, a float.
     """
-    _check_G(G)
-    n = len(G)
-    m = _args.positive_int("batch_size", batch_size)
-    if not replace and m > n:
-        raise ValueError(f"batch_size must be <= the number of examples ({n}) without replacement, got {m}")
+    n, m = _check_batch_size(G, batch_size, replace)
     sigma2 = float(((G - G.mean(dim=0)) ** 2).sum(dim=1).mean())
     variance = sigma2 / m
     if not replace:
@@ -206,6 +208,21 @@ def logistic_per_example_grads(w: torch.Tensor, X: torch.Tensor, y: torch.Tensor
     return vmap(grad(loss_one), in_dims=(None, 0, 0))(w.detach(), X, y.to(X.dtype))
 
 
+def _check_timing(model, X, y, batch_sizes, lr, steps, repeats, warmup):
+    """The argument checks of :func:`time_per_step`; returns the checked values."""
+    _check_model_data(model, X, y)
+    sizes = list(batch_sizes) if not isinstance(batch_sizes, (str, bytes)) else None
+    if not sizes:
+        raise ValueError(f"batch_sizes must be a non-empty list of batch sizes, got {batch_sizes!r}")
+    for i, b in enumerate(sizes):
+        _args.positive_int(f"batch_sizes[{i}]", b)
+        if b > len(X):
+            raise ValueError(f"batch_sizes[{i}] = {b} is larger than the number of examples ({len(X)})")
+    return (sizes, _args.positive("lr", lr), _args.positive_int("steps", steps),
+            _args.positive_int("repeats", repeats),
+            _args.positive_int("warmup", warmup, allow_zero=True))
+
+
 def time_per_step(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batch_sizes, *,
                   loss_fn: Callable = F.cross_entropy, lr: float = 0.01, steps: int = 1, repeats: int = 20,
                   warmup: int = 3) -> dict:
@@ -224,18 +241,8 @@ def time_per_step(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batc
     Returns:
         ``{batch_size: seconds per step}``.
     """
-    _check_model_data(model, X, y)
-    sizes = list(batch_sizes) if not isinstance(batch_sizes, (str, bytes)) else None
-    if not sizes:
-        raise ValueError(f"batch_sizes must be a non-empty list of batch sizes, got {batch_sizes!r}")
-    for i, b in enumerate(sizes):
-        _args.positive_int(f"batch_sizes[{i}]", b)
-        if b > len(X):
-            raise ValueError(f"batch_sizes[{i}] = {b} is larger than the number of examples ({len(X)})")
-    lr = _args.positive("lr", lr)
-    steps = _args.positive_int("steps", steps)
-    repeats = _args.positive_int("repeats", repeats)
-    warmup = _args.positive_int("warmup", warmup, allow_zero=True)
+    sizes, lr, steps, repeats, warmup = _check_timing(model, X, y, batch_sizes, lr,
+                                                      steps, repeats, warmup)
     net = copy.deepcopy(model)
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
     sync = torch.cuda.synchronize if X.device.type == "cuda" else (lambda: None)

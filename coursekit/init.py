@@ -219,6 +219,13 @@ def he_uniform_(tensor: torch.Tensor, a: float = 0.0, mode: str = "fan_in", nonl
     return _fill(tensor, _generator(generator), lambda t: t.uniform_(-bound, bound, generator=generator))
 
 
+def _check_init(tensor, generator) -> tuple[int, int]:
+    """Check a weight tensor and a generator; returns its rows and columns (fan-in)."""
+    _weight("tensor", tensor)
+    _generator(generator)
+    return tensor.shape[0], tensor.numel() // tensor.shape[0]
+
+
 def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Saxe et al.'s orthogonal initialization: W = gain * Q with Q (semi-)orthogonal and uniformly random.
 
@@ -228,11 +235,8 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Genera
     Then ||W x|| = gain ||x|| for every x (rows >= columns), and Var[W_ij] = gain^2 / max(rows, columns).
     Same numbers as ``torch.nn.init.orthogonal_`` with the same generator.
     """
-    _weight("tensor", tensor)
+    rows, cols = _check_init(tensor, generator)
     gain = _args.positive("gain", gain)
-    _generator(generator)
-    rows = tensor.shape[0]
-    cols = tensor.numel() // rows
     with torch.no_grad():
         device = generator.device if generator is not None else tensor.device
         A = torch.empty(rows, cols, dtype=tensor.dtype, device=device).normal_(0.0, 1.0, generator=generator)
@@ -257,14 +261,10 @@ def sparse_(tensor: torch.Tensor, k: int = 15, std: float = 1.0, generator: torc
     ``torch.nn.init.sparse_(W, sparsity)`` zeros a fraction of each *column* instead; the two coincide in
     distribution for ``sparse_(W.T, k=rows - ceil(sparsity * rows))``.
     """
-    _weight("tensor", tensor)
-    _generator(generator)
-    rows = tensor.shape[0]
-    cols = tensor.numel() // rows
-    k = _args.positive_int("k", k)
+    rows, cols = _check_init(tensor, generator)
+    k, std = _args.positive_int("k", k), _args.positive("std", std)
     if k > cols:
         raise ValueError(f"k must be <= the fan-in {cols} (non-zeros per unit), got {k}")
-    std = _args.positive("std", std)
     with torch.no_grad():
         device = generator.device if generator is not None else tensor.device
         values = torch.empty(rows, cols, dtype=tensor.dtype, device=device).normal_(0.0, std, generator=generator)
@@ -383,6 +383,17 @@ def class_log_priors(targets: torch.Tensor, num_classes: int | None = None) -> t
     initial cross-entropy is the entropy H(p) = -sum_c p_c log p_c of the labels, the loss of the best constant
     guess, rather than log C.
     """
+    num_classes = _check_targets(targets, num_classes)
+    counts = torch.bincount(targets, minlength=num_classes).to(torch.float64)
+    if (counts == 0).any():
+        missing = torch.nonzero(counts == 0).flatten().tolist()
+        raise ValueError(f"targets must contain every class at least once (log 0 = -inf); "
+                         f"classes {missing} are missing")
+    return torch.log(counts / counts.sum())
+
+
+def _check_targets(targets, num_classes) -> int:
+    """Check integer class labels; returns the number of classes."""
     _args.tensor("targets", targets, ndim=1)
     if targets.is_floating_point() or targets.dtype == torch.bool:
         raise TypeError(f"targets must hold integer class labels, got dtype {targets.dtype}")
@@ -395,11 +406,7 @@ def class_log_priors(targets: torch.Tensor, num_classes: int | None = None) -> t
     num_classes = _args.positive_int("num_classes", num_classes)
     if int(targets.max()) >= num_classes:
         raise ValueError(f"targets contain label {int(targets.max())} but num_classes is {num_classes}")
-    counts = torch.bincount(targets, minlength=num_classes).to(torch.float64)
-    if (counts == 0).any():
-        missing = torch.nonzero(counts == 0).flatten().tolist()
-        raise ValueError(f"targets must contain every class at least once (log 0 = -inf); classes {missing} are missing")
-    return torch.log(counts / counts.sum())
+    return num_classes
 
 
 def class_prior_bias_(bias: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -442,6 +449,13 @@ class LSUVResult:
         return f"LSUVResult(tol={self.tol}, converged={self.converged})\n{rows}"
 
 
+def _check_layer(layer, inputs) -> None:
+    weight = getattr(layer, "weight", None)
+    if not isinstance(layer, nn.Module) or not isinstance(weight, torch.Tensor):
+        raise TypeError(f"layer must be an nn.Module with a weight (Linear, Conv), got {type(layer).__name__}")
+    _args.tensor("inputs", inputs, floating=True)
+
+
 def lsuv_step(layer: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, float]:
     """One LSUV step for one layer: v = Var(B) with B = layer(inputs), and the rescaled weight W / sqrt(v).
 
@@ -450,9 +464,7 @@ def lsuv_step(layer: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, flo
     Returns:
         ``(new_weight, v)``.
     """
-    if not isinstance(layer, nn.Module) or not isinstance(getattr(layer, "weight", None), torch.Tensor):
-        raise TypeError(f"layer must be an nn.Module with a weight (Linear, Conv), got {type(layer).__name__}")
-    _args.tensor("inputs", inputs, floating=True)
+    _check_layer(layer, inputs)
     with torch.no_grad():
         v = float(layer(inputs).var())
     if not math.isfinite(v) or v <= 0.0:
@@ -483,6 +495,28 @@ def _input_of(model: nn.Module, layer: nn.Module, X: torch.Tensor) -> torch.Tens
     if "x" not in seen:
         raise ValueError(f"layer {type(layer).__name__} is not used in model(X)'s forward pass")
     return seen["x"]
+
+
+@torch.no_grad()
+def lsuv_layer_(layer: nn.Module, x: torch.Tensor, tol: float, max_iter: int):
+    """LSUV for one layer: rescale its weight by 1 / sqrt(Var[output]) until |Var - 1| <= tol
+
+    Args:
+        layer: a Linear or Conv layer; ``x``: its input on a batch.
+        tol, max_iter: as in :func:`lsuv_`.
+
+    Returns:
+        the output variance before and after, and the number of rescalings made.
+    """
+    for it in range(1, max_iter + 1):
+        W, v = lsuv_step(layer, x)             # W / sqrt(v), v = Var[layer(x)]
+        if it == 1:
+            v_before = v
+        if abs(v - 1.0) <= tol:
+            it -= 1
+            break
+        layer.weight.copy_(W)
+    return v_before, float(layer(x).var()), it
 
 
 def lsuv_(model: nn.Module, X: torch.Tensor, *, tol: float = 0.1, max_iter: int = 10,
@@ -528,17 +562,10 @@ def lsuv_(model: nn.Module, X: torch.Tensor, *, tol: float = 0.1, max_iter: int 
         with torch.no_grad():
             for name, layer in layers:
                 x = _input_of(model, layer, X)
-                for it in range(1, max_iter + 1):
-                    W, v = lsuv_step(layer, x)
-                    if it == 1:
-                        before.append(v)
-                    if abs(v - 1.0) <= tol:
-                        it -= 1
-                        break
-                    layer.weight.copy_(W)
-                steps.append(it)
-                v = float(layer(x).var())
+                v_before, v, it = lsuv_layer_(layer, x, tol, max_iter)
+                before.append(v_before)
                 after.append(v)
+                steps.append(it)
                 if abs(v - 1.0) > tol:
                     warnings.warn(f"LSUV: layer {name} reached variance {v:.4g}, not within {tol} of 1, after "
                                   f"{max_iter} steps", RuntimeWarning, stacklevel=2)
@@ -621,6 +648,7 @@ def layer_statistics(model: nn.Module, X: torch.Tensor, y: torch.Tensor | None =
 
     outputs: list[tuple[str, nn.Module, torch.Tensor]] = []
 
+    # region: hooks
     def hook(module, args, out):
         outputs.append((names_of[module], module, out))
 
@@ -643,6 +671,7 @@ def layer_statistics(model: nn.Module, X: torch.Tensor, y: torch.Tensor | None =
     finally:
         for h in handles:
             h.remove()
+    # endregion
 
     stats = []
     for (name, module, o), g, wg in zip(outputs, grads, wgrads):
@@ -673,6 +702,19 @@ _PHI = {
 }
 
 
+def _check_signal_propagation(activation, depth, q0, scale):
+    """The checks of :func:`signal_propagation`; returns depth, q0 and a scale per layer."""
+    _args.one_of("activation", activation, _PHI)
+    depth = _args.positive_int("depth", depth)
+    q0 = _args.real("q0", q0, low=0.0)
+    if isinstance(scale, numbers.Real) and not isinstance(scale, bool):
+        return depth, q0, np.full(depth, _args.real("scale", scale, low=0.0))
+    s = np.asarray(scale, dtype=float)
+    if s.shape != (depth,) or not np.all(np.isfinite(s)) or np.any(s < 0):
+        raise ValueError(f"scale must be a number >= 0 or {depth} numbers >= 0, got {scale!r}")
+    return depth, q0, s
+
+
 def signal_propagation(activation: str, scale, depth: int, q0: float = 1.0) -> dict:
     """Predicted variances of the pre-activations and of the back-propagated gradients, layer by layer.
 
@@ -696,15 +738,7 @@ def signal_propagation(activation: str, scale, depth: int, q0: float = 1.0) -> d
     Returns:
         ``{"forward": q (L,), "backward": Var[delta_l] / Var[delta_L] (L,)}`` as NumPy arrays.
     """
-    _args.one_of("activation", activation, _PHI)
-    depth = _args.positive_int("depth", depth)
-    q0 = _args.real("q0", q0, low=0.0)
-    if isinstance(scale, numbers.Real) and not isinstance(scale, bool):
-        s = np.full(depth, _args.real("scale", scale, low=0.0))
-    else:
-        s = np.asarray(scale, dtype=float)
-        if s.shape != (depth,) or not np.all(np.isfinite(s)) or np.any(s < 0):
-            raise ValueError(f"scale must be a number >= 0 or {depth} numbers >= 0, got {scale!r}")
+    depth, q0, s = _check_signal_propagation(activation, depth, q0, scale)  # s: s_l
     phi, dphi = _PHI[activation]
     z, w = np.polynomial.hermite_e.hermegauss(100)   # nodes and weights for the weight exp(-z^2 / 2)
     w = w / w.sum()

@@ -455,6 +455,25 @@ def _start(x0, dim: int | None, dtype, device) -> torch.Tensor:
     return start
 
 
+def _check_trajectory(optimizer_class, f, steps, max_grad_norm):
+    """The argument checks of :func:`trajectory`; returns steps and max_grad_norm."""
+    if not (isinstance(optimizer_class, type)
+            and issubclass(optimizer_class, torch.optim.Optimizer)):
+        raise TypeError(f"optimizer_class must be a torch.optim.Optimizer subclass (the class, not an "
+                        f"instance), got {optimizer_class!r}")
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    steps = _args.positive_int("steps", steps, allow_zero=True)
+    if max_grad_norm is not None:
+        max_grad_norm = _args.positive("max_grad_norm", max_grad_norm)
+    return steps, max_grad_norm
+
+
+def _check_exact(f) -> None:
+    if not (hasattr(f, "grad") and hasattr(f, "hessian")):
+        raise TypeError(f"f must have exact .grad and .hessian methods (a coursekit landscape), got {f!r}")
+
+
 def trajectory(optimizer_class: type, f: Callable, x0, steps: int, *, max_grad_norm: float | None = None,
                dtype: torch.dtype | None = None, device=None, **hyperparams) -> torch.Tensor:
     """Run an optimizer on a landscape and return the visited points.
@@ -478,14 +497,7 @@ def trajectory(optimizer_class: type, f: Callable, x0, steps: int, *, max_grad_n
         a tensor of shape (steps + 1, d): x_0, x_1, ..., x_steps. If the run diverges the later rows are
         inf/NaN, so runs of the same length always stack.
     """
-    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
-        raise TypeError(f"optimizer_class must be a torch.optim.Optimizer subclass (the class, not an instance), "
-                        f"got {optimizer_class!r}")
-    if not callable(f):
-        raise TypeError(f"f must be callable, got {type(f).__name__}")
-    steps = _args.positive_int("steps", steps, allow_zero=True)
-    if max_grad_norm is not None:
-        max_grad_norm = _args.positive("max_grad_norm", max_grad_norm)
+    steps, max_grad_norm = _check_trajectory(optimizer_class, f, steps, max_grad_norm)
     x = _start(x0, getattr(f, "dim", None), dtype, device).requires_grad_(True)
     optimizer = optimizer_class([x], **hyperparams)
 
@@ -524,11 +536,9 @@ def newton_trajectory(f: Landscape, x0, steps: int, *, lr: float = 1.0, damping:
     Returns:
         a tensor of shape (steps + 1, d) (float64).
     """
-    if not (hasattr(f, "grad") and hasattr(f, "hessian")):
-        raise TypeError(f"f must have exact .grad and .hessian methods (a coursekit landscape), got {f!r}")
+    _check_exact(f)
     steps = _args.positive_int("steps", steps, allow_zero=True)
-    lr = _args.positive("lr", lr)
-    damping = _args.real("damping", damping, low=0.0)
+    lr, damping = _args.positive("lr", lr), _args.real("damping", damping, low=0.0)
     x = _start(x0, getattr(f, "dim", None), torch.float64, None)
     eye = torch.eye(x.numel(), dtype=x.dtype, device=x.device)
     path = [x.clone()]
@@ -536,6 +546,15 @@ def newton_trajectory(f: Landscape, x0, steps: int, *, lr: float = 1.0, damping:
         x = x - lr * torch.linalg.solve(f.hessian(x) + damping * eye, f.grad(x))
         path.append(x.clone())
     return torch.stack(path)
+
+
+def _check_critical_points(f, starts, steps, tol):
+    """The argument checks of :func:`newton_critical_points`."""
+    _check_exact(f)
+    starts = _args.tensor("starts", starts, ndim=2, floating=True)
+    if starts.shape[1] != getattr(f, "dim", starts.shape[1]):
+        raise ValueError(f"starts must have shape (n, {f.dim}), got {tuple(starts.shape)}")
+    return starts, _args.positive_int("steps", steps), _args.positive("tol", tol)
 
 
 def newton_critical_points(f: Landscape, starts: torch.Tensor, *, steps: int = 50, tol: float = 1e-10):
@@ -553,13 +572,7 @@ def newton_critical_points(f: Landscape, starts: torch.Tensor, *, steps: int = 5
     Returns:
         (points, converged): the final points, shape (n, d), and a bool mask of shape (n,).
     """
-    if not (hasattr(f, "grad") and hasattr(f, "hessian")):
-        raise TypeError(f"f must have exact .grad and .hessian methods (a coursekit landscape), got {f!r}")
-    starts = _args.tensor("starts", starts, ndim=2, floating=True)
-    if starts.shape[1] != getattr(f, "dim", starts.shape[1]):
-        raise ValueError(f"starts must have shape (n, {f.dim}), got {tuple(starts.shape)}")
-    steps = _args.positive_int("steps", steps)
-    tol = _args.positive("tol", tol)
+    starts, steps, tol = _check_critical_points(f, starts, steps, tol)
     x = starts.detach().clone()
     for _ in range(steps):
         step, info = torch.linalg.solve_ex(f.hessian(x), f.grad(x))  # H step = g, all starts

@@ -118,10 +118,13 @@ def gibbs(f: Callable, grid: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     return torch.exp(log_p - torch.logsumexp(log_p, 0) - math.log(dx))
 
 
-def _local_terms(f, x, gamma, grid):
+def _checked(x, gamma, grid):
     _args.tensor("x", x, floating=True)
-    gamma = _args.positive("gamma", gamma)
-    grid = _grid("grid", grid).to(x.dtype)
+    return _args.positive("gamma", gamma), _grid("grid", grid).to(x.dtype)
+
+
+def _local_terms(f, x, gamma, grid):
+    gamma, grid = _checked(x, gamma, grid)
     # log of the unnormalized P(x'; x, gamma) for every x (rows) and x' on the grid (columns)
     return -f(grid) - gamma / 2 * (x.reshape(-1, 1) - grid) ** 2, grid, gamma
 
@@ -138,9 +141,11 @@ def local_entropy(f: Callable, x: torch.Tensor, gamma: float, grid: torch.Tensor
     Returns:
         F at each x (same shape as x).
     """
-    log_w, grid, _ = _local_terms(f, x, gamma, grid)
+    gamma, grid = _checked(x, gamma, grid)
+    log_w = -f(grid) - gamma / 2 * (x.reshape(-1, 1) - grid) ** 2   # row: x, column: x'
     dx = float(grid[1] - grid[0])
-    return (torch.logsumexp(log_w, 1) + math.log(dx)).reshape(x.shape)
+    F = torch.logsumexp(log_w, 1) + math.log(dx)   # log of sum_x' exp(log_w) dx
+    return F.reshape(x.shape)
 
 
 def local_entropy_grad(f: Callable, x: torch.Tensor, gamma: float, grid: torch.Tensor):
@@ -220,6 +225,7 @@ def sgld_mean(grad_f: Callable, x: torch.Tensor, gamma: float, *, steps: int, lr
     marks = [steps] if checkpoints is None else [int(c) for c in checkpoints]
     if not marks or any(not burn_in < c <= steps for c in marks) or any(a >= b for a, b in zip(marks, marks[1:])):
         raise ValueError(f"checkpoints must increase and lie in ({burn_in}, {steps}], got {checkpoints!r}")
+    # region: langevin
     anchor = x.reshape(1, -1)
     xp = anchor.repeat(chains, 1)
     total = torch.zeros_like(xp)
@@ -231,6 +237,7 @@ def sgld_mean(grad_f: Callable, x: torch.Tensor, gamma: float, *, steps: int, lr
             total += xp
         if k in marks:
             estimates.append((total.sum(0) / (chains * (k - burn_in))).reshape(x.shape))
+    # endregion
     return estimates[0] if checkpoints is None else torch.stack(estimates)
 
 

@@ -153,6 +153,29 @@ def _logistic_objective(v, Z, sign, l2):
     return F.softplus(-margin).mean(-1) + 0.5 * l2 * (v * v).sum(-1)
 
 
+def logistic_newton_direction(v: torch.Tensor, Z: torch.Tensor, sign: torch.Tensor,
+                              l2: float):
+    """The gradient g and Newton direction H^{-1} g of the regularized logistic NLL at v = (w, b).
+
+    With rows z_i = (x_i, 1), signs s_i = 2 y_i - 1 and p_i = sigma(-s_i z_i'v) (the
+    probability the model gives to the wrong class):
+
+        g = -(1/m) sum_i s_i p_i z_i + l2 v,
+        H = (1/m) sum_i p_i (1 - p_i) z_i z_i' + l2 I.
+
+    Shapes: v (..., d + 1), Z (..., m, d + 1), sign (..., m); returns two like v.
+    """
+    m, p = Z.shape[-2], Z.shape[-1]
+    margin = sign * (Z @ v.unsqueeze(-1)).squeeze(-1)
+    p_wrong = torch.sigmoid(-margin)                      # 1 - p_model(y_i | x_i)
+    grad = -((sign * p_wrong).unsqueeze(-2) @ Z).squeeze(-2) / m + l2 * v
+    curvature = (p_wrong * (1 - p_wrong)).unsqueeze(-2)
+    eye = torch.eye(p, dtype=Z.dtype, device=Z.device)
+    H = (Z.transpose(-1, -2) * curvature) @ Z / m + l2 * eye
+    direction = torch.linalg.solve(H, grad.unsqueeze(-1)).squeeze(-1)
+    return grad, direction
+
+
 def logistic_regression(X: torch.Tensor, y: torch.Tensor, *, l2: float = 1e-3, steps: int = 50,
                         tol: float = 1e-16):
     """Fit a linear classifier by minimizing the empirical NLL (logistic regression) with Newton's method.
@@ -182,17 +205,10 @@ def logistic_regression(X: torch.Tensor, y: torch.Tensor, *, l2: float = 1e-3, s
     tol = _args.positive("tol", tol)
     Z = torch.cat([X, torch.ones_like(X[..., :1])], dim=-1)   # append a 1 for the bias
     sign = 2.0 * y.to(X.dtype) - 1.0
-    m, p = Z.shape[-2], Z.shape[-1]
-    v = torch.zeros(*Z.shape[:-2], p, dtype=X.dtype, device=X.device)
-    eye = torch.eye(p, dtype=X.dtype, device=X.device)
+    v = torch.zeros(*Z.shape[:-2], Z.shape[-1], dtype=X.dtype, device=X.device)  # w, b
     value = _logistic_objective(v, Z, sign, l2)
     for _ in range(steps):
-        margin = sign * (Z @ v.unsqueeze(-1)).squeeze(-1)
-        p_wrong = torch.sigmoid(-margin)                      # 1 - p_model(y_i | x_i)
-        grad = -((sign * p_wrong).unsqueeze(-2) @ Z).squeeze(-2) / m + l2 * v
-        curvature = (p_wrong * (1 - p_wrong)).unsqueeze(-2)
-        H = (Z.transpose(-1, -2) * curvature) @ Z / m + l2 * eye
-        direction = torch.linalg.solve(H, grad.unsqueeze(-1)).squeeze(-1)
+        grad, direction = logistic_newton_direction(v, Z, sign, l2)
         active = (grad * direction).sum(-1) > tol   # Newton decrement, ~ 2 (J - min J)
         if not bool(active.any()):
             break
@@ -208,6 +224,22 @@ def logistic_regression(X: torch.Tensor, y: torch.Tensor, *, l2: float = 1e-3, s
         v = torch.where(accept.unsqueeze(-1), candidate, v)
         value = torch.where(accept, new_value, value)
     return v[..., :-1], v[..., -1]
+
+
+def _check_gradient_descent(X, y, lr, steps, record):
+    """The checks of :func:`logistic_gradient_descent`; returns lr, steps, steps to keep."""
+    _check_xy(X, y)
+    if X.ndim != 2:
+        raise ValueError(f"X must have shape (m, d), got shape {tuple(X.shape)}")
+    lr = _args.positive("lr", lr)
+    steps = _args.positive_int("steps", steps)
+    if record is None:
+        return lr, steps, set(range(steps + 1))
+    values = record.tolist() if isinstance(record, torch.Tensor) else list(record)
+    keep = {_args.positive_int("record", t, allow_zero=True) for t in values}
+    if any(t > steps for t in keep):
+        raise ValueError(f"record must hold steps between 0 and steps={steps}, got {max(keep)}")
+    return lr, steps, keep
 
 
 def logistic_gradient_descent(X: torch.Tensor, y: torch.Tensor, *, lr: float, steps: int,
@@ -229,18 +261,7 @@ def logistic_gradient_descent(X: torch.Tensor, y: torch.Tensor, *, lr: float, st
         a dict with ``"step"`` (long tensor of the recorded steps, sorted), ``"w"`` of shape (k, d) and
         ``"b"`` of shape (k,).
     """
-    _check_xy(X, y)
-    if X.ndim != 2:
-        raise ValueError(f"X must have shape (m, d), got shape {tuple(X.shape)}")
-    lr = _args.positive("lr", lr)
-    steps = _args.positive_int("steps", steps)
-    if record is None:
-        keep = set(range(steps + 1))
-    else:
-        values = record.tolist() if isinstance(record, torch.Tensor) else list(record)
-        keep = {_args.positive_int("record", t, allow_zero=True) for t in values}
-        if any(t > steps for t in keep):
-            raise ValueError(f"record must hold steps between 0 and steps={steps}, got {max(keep)}")
+    lr, steps, keep = _check_gradient_descent(X, y, lr, steps, record)
     sign = 2.0 * y.to(X.dtype) - 1.0
     Z = sign[:, None] * torch.cat([X, torch.ones_like(X[:, :1])], dim=1)   # rows s_i (x_i, 1)
     v = torch.zeros(Z.shape[1], dtype=X.dtype, device=X.device)

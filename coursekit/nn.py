@@ -269,6 +269,15 @@ class ManualMLP:
         return nn.Sequential(*layers)
 
 
+def _check_numerical_gradient(f, x, h) -> float:
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    _args.tensor("x", x, floating=True)
+    if not x.is_contiguous():
+        raise ValueError("x must be contiguous (it is perturbed in place)")
+    return _args.positive("h", h)
+
+
 def numerical_gradient(f, x: torch.Tensor, h: float = 1e-6) -> torch.Tensor:
     r"""Central finite differences :math:`\partial f/\partial x_i \approx (f(x + h e_i) - f(x - h e_i)) / 2h`.
 
@@ -280,12 +289,7 @@ def numerical_gradient(f, x: torch.Tensor, h: float = 1e-6) -> torch.Tensor:
         x: the tensor to differentiate with respect to.
         h: the step (1e-6 suits float64; the error is O(h^2) plus rounding O(eps/h)).
     """
-    if not callable(f):
-        raise TypeError(f"f must be callable, got {type(f).__name__}")
-    _args.tensor("x", x, floating=True)
-    h = _args.positive("h", h)
-    if not x.is_contiguous():
-        raise ValueError("x must be contiguous (it is perturbed in place)")
+    h = _check_numerical_gradient(f, x, h)
     grad = torch.zeros_like(x)
     flat, gflat = x.data.view(-1), grad.view(-1)
     with torch.no_grad():
@@ -340,19 +344,9 @@ class BatchNormFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
-        dims = [0, *range(2, x.ndim)]          # every axis but the channel axis 1
-        shape = [1, -1] + [1] * (x.ndim - 2)   # to broadcast a per-channel vector
-        mean = x.mean(dim=dims, keepdim=True)                   # mu
-        var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)    # sigma^2 (divide by n)
-        inv_std = torch.rsqrt(var + eps)                        # 1 / sqrt(sigma^2 + eps)
-        x_hat = (x - mean) * inv_std
-        y = x_hat
-        if weight is not None:
-            y = y * weight.view(shape)                          # gamma x_hat
-        if bias is not None:
-            y = y + bias.view(shape)                            # + beta
+        y, x_hat, inv_std, mean, var = batch_norm_forward(x, weight, bias, eps)
         ctx.save_for_backward(x_hat, inv_std, weight)
-        ctx.dims, ctx.shape, ctx.has_bias = dims, shape, bias is not None
+        ctx.has_bias = bias is not None
         mean, var = mean.view(-1), var.view(-1)
         ctx.mark_non_differentiable(mean, var)
         return y, mean, var
@@ -361,19 +355,57 @@ class BatchNormFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, dy, _dmean, _dvar):
         x_hat, inv_std, weight = ctx.saved_tensors
-        dims, shape = ctx.dims, ctx.shape
-        # g_i = dL/dx_hat_i = gamma dL/dy_i
-        g = dy if weight is None else dy * weight.view(shape)
-        # dL/dx_i = (g_i - mean_j g_j - x_hat_i mean_j g_j x_hat_j) / sqrt(sigma^2 + eps)
-        g_mean = g.mean(dim=dims, keepdim=True)
-        gx_mean = (g * x_hat).mean(dim=dims, keepdim=True)
-        dx = inv_std * (g - g_mean - x_hat * gx_mean)
-        dweight = dbias = None
-        if weight is not None and ctx.needs_input_grad[1]:
-            dweight = (dy * x_hat).sum(dim=dims)                # dL/dgamma
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            dbias = dy.sum(dim=dims)                            # dL/dbeta
-        return dx, dweight, dbias, None
+        dx, dweight, dbias = batch_norm_backward(dy, x_hat, inv_std, weight)
+        wanted = ctx.needs_input_grad
+        return (dx, dweight if wanted[1] else None,
+                dbias if ctx.has_bias and wanted[2] else None, None)
+
+
+def batch_norm_forward(x: torch.Tensor, weight: torch.Tensor | None,
+                       bias: torch.Tensor | None, eps: float):
+    r"""Batch normalization with the batch's statistics, channel by channel (axis 1).
+
+    :math:`\mu = \frac1n\sum_i x_i,\ \sigma^2 = \frac1n\sum_i (x_i-\mu)^2,\
+    \hat x_i = (x_i - \mu)/\sqrt{\sigma^2+\epsilon},\ y_i = \gamma \hat x_i + \beta`.
+
+    Returns:
+        ``(y, x_hat, inv_std, mean, var)``: the output, what :func:`batch_norm_backward`
+        needs, and the batch mean and variance (shaped to broadcast against ``x``).
+    """
+    dims = [0, *range(2, x.ndim)]          # every axis but the channel axis 1
+    shape = [1, -1] + [1] * (x.ndim - 2)   # to broadcast a per-channel vector
+    mean = x.mean(dim=dims, keepdim=True)                   # mu
+    var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)    # sigma^2 (divide by n)
+    inv_std = torch.rsqrt(var + eps)                        # 1 / sqrt(sigma^2 + eps)
+    x_hat = (x - mean) * inv_std
+    y = x_hat if weight is None else x_hat * weight.view(shape)   # gamma x_hat
+    y = y if bias is None else y + bias.view(shape)               # + beta
+    return y, x_hat, inv_std, mean, var
+
+
+def batch_norm_backward(dy: torch.Tensor, x_hat: torch.Tensor, inv_std: torch.Tensor,
+                        weight: torch.Tensor | None):
+    r"""The gradients of batch normalization, from :func:`batch_norm_forward`'s outputs.
+
+    With :math:`g_i = \partial L/\partial \hat x_i = \gamma\, \partial L/\partial y_i`:
+    :math:`\partial L/\partial x_i = \frac{1}{\sqrt{\sigma^2+\epsilon}}
+    \big(g_i - \frac1n\sum_j g_j - \hat x_i \frac1n \sum_j g_j \hat x_j\big)`,
+    :math:`\partial L/\partial\gamma = \sum_i \frac{\partial L}{\partial y_i}\hat x_i`,
+    :math:`\partial L/\partial\beta = \sum_i \frac{\partial L}{\partial y_i}`.
+
+    Returns:
+        ``(dx, dweight, dbias)`` (``dweight`` is ``None`` when ``weight`` is).
+    """
+    dims = [0, *range(2, dy.ndim)]         # every axis but the channel axis 1
+    shape = [1, -1] + [1] * (dy.ndim - 2)
+    g = dy if weight is None else dy * weight.view(shape)   # g_i = gamma dL/dy_i
+    # dL/dx_i = (g_i - mean_j g_j - x_hat_i mean_j g_j x_hat_j) / sqrt(sigma^2 + eps)
+    g_mean = g.mean(dim=dims, keepdim=True)
+    gx_mean = (g * x_hat).mean(dim=dims, keepdim=True)
+    dx = inv_std * (g - g_mean - x_hat * gx_mean)
+    dweight = None if weight is None else (dy * x_hat).sum(dim=dims)   # dL/dgamma
+    dbias = dy.sum(dim=dims)                                         # dL/dbeta
+    return dx, dweight, dbias
 
 
 def batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None = None, running_var: torch.Tensor | None = None,
@@ -401,6 +433,26 @@ def batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None = None, runnin
         momentum: :math:`\rho` in [0, 1], the weight of the new batch in the running averages.
         eps: :math:`\epsilon \ge 0`, added to the variance for numerical safety.
     """
+    momentum, eps = _check_batch_norm(x, running_mean, running_var, weight, bias,
+                                      training, momentum, eps)
+    if not training:                       # normalize with the running statistics
+        shape = [1, -1] + [1] * (x.ndim - 2)
+        mu, var = running_mean.view(shape), running_var.view(shape)
+        x_hat = (x - mu) * torch.rsqrt(var + eps)
+        y = x_hat if weight is None else x_hat * weight.view(shape)
+        return y if bias is None else y + bias.view(shape)
+    y, mean, var = BatchNormFunction.apply(x, weight, bias, eps)
+    if running_mean is not None:
+        n = x.numel() // x.shape[1]        # values per channel in the batch
+        with torch.no_grad():   # exponential averages of mean and unbiased variance
+            running_mean.mul_(1 - momentum).add_(momentum * mean)
+            running_var.mul_(1 - momentum).add_(momentum * var * n / (n - 1))
+    return y
+
+
+def _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum,
+                      eps):
+    """The argument checks of :func:`batch_norm`; returns ``momentum`` and ``eps``."""
     _args.tensor("x", x, ndim=range(2, 6), floating=True)
     C = x.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
@@ -412,26 +464,14 @@ def batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None = None, runnin
         raise ValueError("running_mean and running_var must be given together (or both None)")
     momentum = _args.real("momentum", momentum, low=0.0, high=1.0)
     eps = _args.real("eps", eps, low=0.0)
-    if not training:
-        if running_mean is None:
-            raise ValueError("training=False needs running_mean and running_var "
-                             "(the statistics used at inference)")
-        shape = [1, -1] + [1] * (x.ndim - 2)
-        mu, var = running_mean.view(shape), running_var.view(shape)
-        x_hat = (x - mu) * torch.rsqrt(var + eps)
-        y = x_hat if weight is None else x_hat * weight.view(shape)
-        return y if bias is None else y + bias.view(shape)
-    n = x.numel() // C                     # values per channel in the batch
-    if n < 2:
+    if not training and running_mean is None:
+        raise ValueError("training=False needs running_mean and running_var "
+                         "(the statistics used at inference)")
+    if training and x.numel() // C < 2:
         raise ValueError(f"batch normalization in training mode needs more than 1 value per channel, "
                          f"got input of shape {tuple(x.shape)}; use eval mode (model.eval()) to "
                          f"predict single examples")
-    y, mean, var = BatchNormFunction.apply(x, weight, bias, eps)
-    if running_mean is not None:
-        with torch.no_grad():   # exponential averages; the variance is the unbiased n/(n-1) one
-            running_mean.mul_(1 - momentum).add_(momentum * mean)
-            running_var.mul_(1 - momentum).add_(momentum * var * n / (n - 1))
-    return y
+    return momentum, eps
 
 
 class _BatchNorm(nn.Module):
@@ -557,6 +597,7 @@ class LeNet(nn.Module):
         if size < 1:
             raise ValueError(f"input_size={input_size} is too small for two {k}-wide convolutions with padding {p} "
                              f"and two 2x poolings; use a larger input or padding")
+        # region: layers
         Conv, Pool = (nn.Conv2d, nn.MaxPool2d) if dims == 2 else (nn.Conv1d, nn.MaxPool1d)
 
         def bn(channels, d):   # the optional batch-norm layer
@@ -573,6 +614,7 @@ class LeNet(nn.Module):
             nn.Linear(self.num_flat, hidden), *(bn(hidden, 1) if batch_norm_fc else []), nn.ReLU(),
             nn.Linear(hidden, num_classes),
         )
+        # endregion
         self.dims, self.input_size, self.in_channels = dims, input_size, in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -642,7 +684,22 @@ def inverted_dropout(x: torch.Tensor, p: float, *, training: bool = True,
     return x * keep / (1.0 - p)
 
 
-def conv2d_weight_gradient(x: torch.Tensor, delta: torch.Tensor, kernel_size: int, *, padding: int = 0) -> torch.Tensor:
+def _check_conv_gradient(x, delta, kernel_size, padding) -> tuple[int, int]:
+    """The checks of :func:`conv2d_weight_gradient`; returns the kernel size and padding."""
+    _args.tensor("x", x, ndim=4, floating=True)
+    _args.tensor("delta", delta, ndim=4, floating=True)
+    k = _args.positive_int("kernel_size", kernel_size)
+    p = _args.positive_int("padding", padding, allow_zero=True)
+    N, C, H, W = x.shape
+    out_h, out_w = H + 2 * p - k + 1, W + 2 * p - k + 1
+    if delta.shape[0] != N or delta.shape[2:] != (out_h, out_w):
+        raise ValueError(f"delta must have shape (N={N}, C_out, {out_h}, {out_w}) for this x, "
+                         f"kernel_size and padding, got {tuple(delta.shape)}")
+    return k, p
+
+
+def conv2d_weight_gradient(x: torch.Tensor, delta: torch.Tensor, kernel_size: int, *,
+                           padding: int = 0) -> torch.Tensor:
     r"""Gradient of a 2-D convolution's (shared) weights, written as a sum over positions.
 
     A filter weight :math:`w^{k\ell}_{uv}` is used at every output position :math:`(i, j)`, so its gradient is the
@@ -659,15 +716,8 @@ def conv2d_weight_gradient(x: torch.Tensor, delta: torch.Tensor, kernel_size: in
     Returns:
         the gradient, shape (C_out, C_in, kernel_size, kernel_size), like ``conv.weight.grad``.
     """
-    _args.tensor("x", x, ndim=4, floating=True)
-    _args.tensor("delta", delta, ndim=4, floating=True)
-    k = _args.positive_int("kernel_size", kernel_size)
-    p = _args.positive_int("padding", padding, allow_zero=True)
-    N, C, H, W = x.shape
-    out_h, out_w = H + 2 * p - k + 1, W + 2 * p - k + 1
-    if delta.shape[0] != N or delta.shape[2:] != (out_h, out_w):
-        raise ValueError(f"delta must have shape (N={N}, C_out, {out_h}, {out_w}) for this x, kernel_size and "
-                         f"padding, got {tuple(delta.shape)}")
+    k, p = _check_conv_gradient(x, delta, kernel_size, padding)
+    N, C = x.shape[:2]
     # patches[n, (c, u, v), (i, j)] = x[n, c, i + u, j + v]
     patches = F.unfold(x, k, padding=p)
     d = delta.reshape(N, delta.shape[1], -1)       # d[n, k, (i, j)] = delta[n, k, i, j]

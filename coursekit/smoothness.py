@@ -60,6 +60,7 @@ def probe_along_gradient(model: torch.nn.Module, X: torch.Tensor, y: torch.Tenso
         return float(loss.detach()), _flat_grad(params)
 
     try:
+        # region: probe
         loss0, g = loss_and_grad()
         losses, changes = [], []
         for eta in etas:
@@ -72,6 +73,7 @@ def probe_along_gradient(model: torch.nn.Module, X: torch.Tensor, y: torch.Tenso
             loss, grad = loss_and_grad()
             losses.append(loss)
             changes.append(float(torch.linalg.vector_norm(grad - g)))
+        # endregion
     finally:
         with torch.no_grad():
             for p, p0, g0 in zip(params, saved_params, saved_grads):

@@ -33,6 +33,16 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # The energy and its proximal operator
 
+def _check_threshold(v, theta):
+    """Check the input and threshold of :func:`soft_threshold`; returns theta."""
+    _args.tensor("v", v, floating=True)
+    if not isinstance(theta, torch.Tensor):
+        return _args.real("theta", theta, low=0.0)
+    if not theta.is_floating_point():
+        raise TypeError(f"theta must have a floating dtype, got {theta.dtype}")
+    return theta
+
+
 def soft_threshold(v: torch.Tensor, theta) -> torch.Tensor:
     """The shrinkage function h_theta, applied coordinate-wise.
 
@@ -47,12 +57,7 @@ def soft_threshold(v: torch.Tensor, theta) -> torch.Tensor:
     Returns:
         a tensor shaped like ``v``.
     """
-    _args.tensor("v", v, floating=True)
-    if isinstance(theta, torch.Tensor):
-        if not theta.is_floating_point():
-            raise TypeError(f"theta must have a floating dtype, got {theta.dtype}")
-    else:
-        theta = _args.real("theta", theta, low=0.0)
+    theta = _check_threshold(v, theta)
     return torch.sign(v) * torch.relu(v.abs() - theta)
 
 
@@ -104,6 +109,18 @@ def lipschitz_constant(W_d: torch.Tensor) -> float:
     return float(torch.linalg.matrix_norm(W_d, ord=2)) ** 2
 
 
+def _step_constant(W_d: torch.Tensor, L: float | None) -> float:
+    """ISTA's L: the largest eigenvalue of W_d'W_d, or a given L at least that large."""
+    L_min = lipschitz_constant(W_d)
+    if L is None:
+        return L_min
+    L = _args.positive("L", L)
+    if L < L_min * (1 - 1e-6):
+        raise ValueError(f"L must be >= the largest eigenvalue of W_d'W_d ({L_min:.6g}) "
+                         f"for ISTA to converge, got {L}")
+    return L
+
+
 def ista_operators(W_d: torch.Tensor, alpha: float, L: float | None = None):
     """The three pieces of an ISTA step z <- h_theta(W_e x + S z).
 
@@ -118,15 +135,8 @@ def ista_operators(W_d: torch.Tensor, alpha: float, L: float | None = None):
         ``(W_e, S, theta)``: the filter matrix (m, n), the mutual-inhibition matrix (m, m) and the
         threshold (a float).
     """
-    _args.tensor("W_d", W_d, ndim=2, floating=True)
     alpha = _args.real("alpha", alpha, low=0.0)
-    L_min = lipschitz_constant(W_d)
-    if L is None:
-        L = L_min
-    else:
-        L = _args.positive("L", L)
-        if L < L_min * (1 - 1e-6):
-            raise ValueError(f"L must be >= the largest eigenvalue of W_d'W_d ({L_min:.6g}) for ISTA to converge, got {L}")
+    L = _step_constant(W_d, L)          # default: the largest eigenvalue of W_d'W_d
     m = W_d.shape[1]
     W_e = W_d.T / L
     S = torch.eye(m, dtype=W_d.dtype, device=W_d.device) - W_d.T @ W_d / L
@@ -163,9 +173,6 @@ class _Recorder:
         self.operators = ista_operators(W_d, self.alpha, L)
         self.energies, self.errors = [], []
 
-    def zeros(self) -> torch.Tensor:
-        return torch.zeros(len(self.X), self.W_d.shape[1], dtype=self.X.dtype, device=self.X.device)
-
     def record(self, Z: torch.Tensor) -> None:
         self.energies.append(energy(self.X, Z, self.W_d, self.alpha).mean())
         if self.Z_star is not None:
@@ -198,13 +205,27 @@ def ista(x: torch.Tensor, W_d: torch.Tensor, alpha: float, num_iters: int = 100,
     """
     run = _Recorder(x, W_d, alpha, num_iters, L, z_star)
     W_e, S, theta = run.operators
-    B = run.X @ W_e.T                                   # W_e x, computed once for the whole batch
-    Z = run.zeros()                                     # z_0 = 0
-    run.record(Z)
-    for _ in range(run.num_iters):
-        Z = soft_threshold(B + Z @ S.T, theta)          # z_{k+1} = h_theta(W_e x + S z_k)
+    for Z in ista_iterates(run.X @ W_e.T, S, theta, run.num_iters):
         run.record(Z)
     return run.result(Z)
+
+
+def ista_iterates(B: torch.Tensor, S: torch.Tensor, theta, num_iters: int):
+    """Yield ISTA's codes z_0 = 0, z_1, ..., z_K: z_{k+1} = h_theta(W_e x + S z_k).
+
+    Args:
+        B: the filtered inputs W_e x, one row per input, shape (B, m).
+        S, theta: the mutual-inhibition matrix (m, m) and the threshold
+            (see :func:`ista_operators`).
+        num_iters: K, the number of steps.
+
+    :func:`ista` checks the arguments and records the energy of every iterate.
+    """
+    Z = torch.zeros_like(B)                         # z_0 = 0
+    yield Z
+    for _ in range(num_iters):
+        Z = soft_threshold(B + Z @ S.T, theta)      # z_{k+1} = h_theta(W_e x + S z_k)
+        yield Z
 
 
 @torch.no_grad()
@@ -222,17 +243,27 @@ def fista(x: torch.Tensor, W_d: torch.Tensor, alpha: float, num_iters: int = 100
     """
     run = _Recorder(x, W_d, alpha, num_iters, L, z_star)
     W_e, S, theta = run.operators
-    B = run.X @ W_e.T
-    Z = Y = run.zeros()                                 # z_0 = y_1 = 0
-    t = 1.0
-    run.record(Z)
-    for _ in range(run.num_iters):
-        Z_new = soft_threshold(B + Y @ S.T, theta)      # the ISTA step, taken from y_k
-        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
-        Y = Z_new + ((t - 1) / t_new) * (Z_new - Z)     # extrapolate along z_k - z_{k-1}
-        Z, t = Z_new, t_new
+    for Z in fista_iterates(run.X @ W_e.T, S, theta, run.num_iters):
         run.record(Z)
     return run.result(Z)
+
+
+def fista_iterates(B: torch.Tensor, S: torch.Tensor, theta, num_iters: int):
+    """Yield FISTA's codes z_0 = 0, z_1, ..., z_K (arguments as in :func:`ista_iterates`)
+
+        z_k     = h_theta(W_e x + S y_k)
+        t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2
+        y_{k+1} = z_k + (t_k - 1) / t_{k+1} (z_k - z_{k-1})
+    """
+    Z = Y = torch.zeros_like(B)                     # z_0 = y_1 = 0
+    t = 1.0
+    yield Z
+    for _ in range(num_iters):
+        Z_new = soft_threshold(B + Y @ S.T, theta)  # the ISTA step, taken from y_k
+        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        Y = Z_new + ((t - 1) / t_new) * (Z_new - Z) # extrapolate along z_k - z_{k-1}
+        Z, t = Z_new, t_new
+        yield Z
 
 
 def optimality_violation(x: torch.Tensor, z: torch.Tensor, W_d: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -384,21 +415,52 @@ def learn_dictionary(X: torch.Tensor, num_atoms: int, alpha: float, *, num_steps
     energies = []
     for _ in range(num_steps):
         Xb = X[rows(min(batch_size, P))]
-        Z = fista(Xb, D, alpha, coding_iters).z
-        energies.append(energy(Xb, Z, D, alpha).mean())
-        A = forget * A + Z.T @ Z / len(Xb)
-        B = forget * B + Xb.T @ Z / len(Xb)
-        step = 1.0 / max(float(torch.linalg.matrix_norm(A, ord=2)), 1e-12)
-        for _ in range(update_iters):
-            D = _unit_columns(D - step * (D @ A - B))
+        D, A, B, E = dictionary_learning_step(Xb, D, A, B, alpha,
+                                              coding_iters=coding_iters,
+                                              update_iters=update_iters, forget=forget)
+        energies.append(E)
         unused = A.diagonal() < 1e-10
         if unused.any():                                               # revive dead atoms from the data
             D[:, unused] = _unit_columns(X[rows(int(unused.sum()))].T.clone())
     return Dictionary(D, torch.stack(energies))
 
 
+def dictionary_learning_step(X: torch.Tensor, W_d: torch.Tensor, A: torch.Tensor,
+                             B: torch.Tensor, alpha: float, *, coding_iters: int,
+                             update_iters: int, forget: float):
+    """One minibatch of :func:`learn_dictionary`: code X with FISTA, then update W_d.
+
+        A <- forget A + Z'Z / b,   B <- forget B + X'Z / b,
+        W_d <- unit columns of (W_d - (W_d A - B) / ||A||_2),   ``update_iters`` times.
+
+    Returns:
+        the new ``(W_d, A, B)`` and the mean energy of the minibatch before the update.
+    """
+    Z = fista(X, W_d, alpha, coding_iters).z
+    E = energy(X, Z, W_d, alpha).mean()
+    A = forget * A + Z.T @ Z / len(X)
+    B = forget * B + X.T @ Z / len(X)
+    step = 1.0 / max(float(torch.linalg.matrix_norm(A, ord=2)), 1e-12)
+    for _ in range(update_iters):
+        W_d = _unit_columns(W_d - step * (W_d @ A - B))   # projected gradient step
+    return W_d, A, B, E
+
+
 # --------------------------------------------------------------------------------------------
 # LISTA
+
+def lista_forward(x: torch.Tensor, W_e: torch.Tensor, S: torch.Tensor,
+                  theta: torch.Tensor, num_iters: int) -> torch.Tensor:
+    """LISTA's codes: Z(0) = h_theta(W_e x), Z(t) = h_theta(W_e x + S Z(t - 1)), t = 1..T.
+
+    :meth:`LISTA.forward` checks ``x`` and calls this with its learned W_e, S and theta.
+    """
+    B = x @ W_e.T                         # W_e x, shared by every step
+    Z = soft_threshold(B, theta)          # Z(0)
+    for _ in range(num_iters):
+        Z = soft_threshold(B + Z @ S.T, theta)
+    return Z
+
 
 class LISTA(nn.Module):
     """Learned ISTA (Gregor & LeCun 2010): ISTA unrolled for T steps, with W_e, S and theta learned.
@@ -432,11 +494,7 @@ class LISTA(nn.Module):
         _args.tensor("x", x, ndim=(1, 2), floating=True)
         if x.shape[-1] != self.W_e.shape[1]:
             raise ValueError(f"x has {x.shape[-1]} features but the encoder expects {self.W_e.shape[1]}")
-        B = x @ self.W_e.T                         # W_e x, shared by every step
-        Z = soft_threshold(B, self.theta)           # Z(0)
-        for _ in range(self.num_iters):
-            Z = soft_threshold(B + Z @ self.S.T, self.theta)
-        return Z
+        return lista_forward(x, self.W_e, self.S, self.theta, self.num_iters)
 
     def extra_repr(self) -> str:
         m, n = self.W_e.shape
