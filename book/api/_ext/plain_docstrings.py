@@ -1,0 +1,95 @@
+"""Sphinx extension: render coursekit's plain-text docstrings safely in the API reference.
+
+coursekit's docstrings are read in a terminal (``help(ck.optim.Adam)``) as much as in the book, so
+many write math as plain text: ``||x - W_d z||^2``, ``(n_out, n_in, *kernel)``, and indented displays
+of an update rule or an algorithm. In reStructuredText those characters mean something else (``|x|``
+is a substitution, ``*x`` starts emphasis, an indented block is a quotation), and the book is built
+with warnings as errors. After napoleon has turned the "Args:"/"Returns:" sections into fields, this
+hook
+
+- escapes ``|`` and ``*`` outside roles (``:math:`...```), inline literals (````...````), emphasis
+  and list bullets;
+- turns an indented display that follows a blank line into a literal block (shown as written),
+  unless the paragraph before already introduces one (``::``) or is a directive.
+
+Docstrings written in reStructuredText (``:math:`` roles, ``.. math::``) are left as they are.
+"""
+from __future__ import annotations
+
+import re
+
+# Roles (:math:`...`, :py:func:`...`), inline literals (``...``), interpreted text (`...`), and the
+# emphasis a docstring means (*word*, **words**).
+_PROTECTED = re.compile(r"(:[\w:.-]+:`[^`]*`|``.+?``|`[^`]*`_?"
+                        r"|(?<![\w*])\*\*?[^\s*][^*]*?(?<![\s\\])\*\*?(?![\w*]))")
+_FIELD = re.compile(r"^(\s*:[^:`]+:)(\s|$)")      # a field marker from napoleon (":param x:")
+_BULLET = re.compile(r"^(\s*[*+-] )")             # a list item's bullet
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _escape(line: str) -> str:
+    for marker in (_FIELD, _BULLET):
+        found = marker.match(line)
+        if found:
+            return found.group(1) + _escape(line[found.end(1):])
+    parts = _PROTECTED.split(line)
+    for i in range(0, len(parts), 2):            # even parts are outside roles and literals
+        parts[i] = parts[i].replace("\\", "\\\\").replace("|", r"\|").replace("*", r"\*")
+    return "".join(parts)
+
+
+def render_plain_text(lines: list[str]) -> list[str]:
+    """Rewrite a processed docstring (a list of lines) in place so that plain text stays plain."""
+    out: list[str] = []
+    literal_indent = None             # indentation of the paragraph that opened a literal block
+    previous = ""                     # the last non-blank line before the current blank run
+    previous_indent = 0
+    blank_before = True
+    for line in lines:
+        if not line.strip():
+            out.append(line)
+            blank_before = True
+            continue
+        indent = _indent(line)
+        if literal_indent is not None and indent > literal_indent:
+            out.append(line)            # inside a literal block: shown verbatim
+            continue
+        literal_indent = None
+        opens_display = (blank_before and indent > previous_indent and previous
+                         and not previous.rstrip().endswith("::")
+                         and not previous.lstrip().startswith((".. ", ":")))
+        if previous.rstrip().endswith("::") and blank_before and indent > previous_indent:
+            literal_indent = previous_indent
+            out.append(line)
+            blank_before = False
+            continue
+        if opens_display:
+            # make the display a literal block: "::" on its own line, at the paragraph's indentation
+            while out and not out[-1].strip():
+                out.pop()
+            out += ["", " " * previous_indent + "::", ""]
+            literal_indent = previous_indent
+            out.append(line)
+            blank_before = False
+            continue
+        if line.lstrip().startswith(".. "):
+            out.append(line)            # a directive (.. math::) is reStructuredText already
+            literal_indent = indent
+        else:
+            out.append(_escape(line))
+        previous, previous_indent, blank_before = line, indent, False
+    lines[:] = out
+    return lines
+
+
+def _process(app, what, name, obj, options, lines):
+    render_plain_text(lines)
+
+
+def setup(app):
+    # after sphinx.ext.napoleon (priority 500) has converted the Google-style sections
+    app.connect("autodoc-process-docstring", _process, priority=600)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
