@@ -500,8 +500,8 @@ def psnr(x_hat: torch.Tensor, x: torch.Tensor, *, peak: float = 1.0) -> torch.Te
 # Training, and greedy stacked pretraining
 # --------------------------------------------------------------------------------------------
 
-def train_autoencoder(model: nn.Module, X: torch.Tensor, optimizer: torch.optim.Optimizer, *, epochs: int = 1,
-                      batch_size: int | None = None, generator: torch.Generator | None = None) -> History:
+def train_autoencoder(model, X, optimizer, *, epochs=1, batch_size=None,
+                      generator=None) -> History:
     """Minimize ``model.loss(x)`` over minibatches of X (rows are examples, no labels needed).
 
     Works for every model of this module: the loss is the model's own objective (reconstruction,
@@ -518,8 +518,9 @@ def train_autoencoder(model: nn.Module, X: torch.Tensor, optimizer: torch.optim.
     if not hasattr(model, "loss"):
         raise TypeError(f"model must define loss(x), got {type(model).__name__}")
     _args.tensor("X", X, floating=True)
-    return fit(model, optimizer, (X, X), epochs=epochs, batch_size=batch_size, generator=generator,
-               batch_loss=lambda model, xb, _: model.loss(xb), eval_train="batches")
+    return fit(model, optimizer, (X, X), epochs=epochs, batch_size=batch_size,
+               generator=generator, eval_train="batches",
+               batch_loss=lambda model, xb, _: model.loss(xb))   # X is its own target
 
 
 def pretrain_stack(X: torch.Tensor, sizes: Sequence[int], *, activation: str = "sigmoid", epochs: int = 20,

@@ -16,7 +16,7 @@ from . import _args
 __all__ = ["gaussian_smoothing", "continuation", "curriculum_batches"]
 
 
-def gaussian_smoothing(f, x: torch.Tensor, sigma: float, *, num_nodes: int = 61) -> torch.Tensor:
+def gaussian_smoothing(f, x: torch.Tensor, sigma: float, *, num_nodes: int = 61):
     r"""The Gaussian smoothing :math:`f_\sigma(x) = \mathbb{E}_{u \sim N(0, 1)}[f(x + \sigma u)]` of a 1-D function.
 
     The expectation is computed by Gauss-Hermite quadrature with ``num_nodes`` nodes (exact for polynomials
@@ -38,12 +38,14 @@ def gaussian_smoothing(f, x: torch.Tensor, sigma: float, *, num_nodes: int = 61)
     # nodes u_j and weights for the weight function exp(-u^2 / 2)
     nodes, weights = np.polynomial.hermite_e.hermegauss(num_nodes)
     u = torch.as_tensor(nodes, dtype=x.dtype, device=x.device)
-    w = torch.as_tensor(weights / math.sqrt(2 * math.pi), dtype=x.dtype, device=x.device)
-    values = f(x.unsqueeze(-1) + sigma * u)             # f(x + sigma u_j)
-    return (values * w).sum(dim=-1)                     # sum_j w_j f(x + sigma u_j)
+    weights = weights / math.sqrt(2 * math.pi)      # for the density of N(0, 1)
+    w = torch.as_tensor(weights, dtype=x.dtype, device=x.device)
+    values = f(x.unsqueeze(-1) + sigma * u)         # f(x + sigma u_j)
+    return (values * w).sum(dim=-1)                 # sum_j w_j f(x + sigma u_j)
 
 
-def continuation(f, x0, sigmas, *, lr: float = 0.1, steps: int = 100, num_nodes: int = 61) -> dict:
+def continuation(f, x0, sigmas, *, lr: float = 0.1, steps: int = 100,
+                 num_nodes: int = 61) -> dict:
     r"""Gradient descent on a sequence of smoothed objectives :math:`f_{\sigma_0}, f_{\sigma_1}, \dots`.
 
     Starting at ``x0``, run ``steps`` gradient steps :math:`x \leftarrow x - \eta f_{\sigma_i}'(x)` on each
@@ -67,10 +69,12 @@ def continuation(f, x0, sigmas, *, lr: float = 0.1, steps: int = 100, num_nodes:
     if not callable(f):
         raise TypeError(f"f must be callable, got {type(f).__name__}")
     if isinstance(x0, torch.Tensor):
-        x = _args.tensor("x0", x0, ndim=(0, 1), floating=True).detach().to(torch.float64).reshape(-1).clone()
+        x = _args.tensor("x0", x0, ndim=(0, 1), floating=True)
+        x = x.detach().to(torch.float64).reshape(-1).clone()
     else:
         starts = [x0] if not hasattr(x0, "__len__") else list(x0)
-        x = torch.tensor([_args.real(f"x0[{i}]", v) for i, v in enumerate(starts)], dtype=torch.float64)
+        x = torch.tensor([_args.real(f"x0[{i}]", v) for i, v in enumerate(starts)],
+                         dtype=torch.float64)
     if x.numel() == 0 or not torch.isfinite(x).all():
         raise ValueError("x0 must hold at least one finite starting point")
     sigmas = [_args.real(f"sigmas[{i}]", s, low=0.0) for i, s in enumerate(sigmas)]
@@ -82,15 +86,17 @@ def continuation(f, x0, sigmas, *, lr: float = 0.1, steps: int = 100, num_nodes:
     for sigma in sigmas:
         for _ in range(steps):
             x = x.detach().requires_grad_(True)
-            (g,) = torch.autograd.grad(gaussian_smoothing(f, x, sigma, num_nodes=num_nodes).sum(), x)
-            x = (x - lr * g).detach()                            # x <- x - lr * f_sigma'(x)
+            f_sigma = gaussian_smoothing(f, x, sigma, num_nodes=num_nodes).sum()
+            (g,) = torch.autograd.grad(f_sigma, x)
+            x = (x - lr * g).detach()                   # x <- x - lr * f_sigma'(x)
             path.append(x)
         ends.append(x)
-    return {"sigmas": np.array(sigmas), "x": torch.stack(ends).numpy(), "path": torch.stack(path).numpy()}
+    return {"sigmas": np.array(sigmas), "x": torch.stack(ends).numpy(),
+            "path": torch.stack(path).numpy()}
 
 
-def curriculum_batches(difficulty: torch.Tensor, batch_size: int, num_steps: int, *, start_fraction: float = 0.2,
-                       full_at: float = 0.5, generator: torch.Generator | None = None):
+def curriculum_batches(difficulty, batch_size: int, num_steps: int, *,
+                       start_fraction=0.2, full_at=0.5, generator=None):
     r"""Yield the indices of ``num_steps`` minibatches drawn easy-to-hard (a pacing schedule).
 
     At step :math:`t` the batch is drawn uniformly, without replacement, from the
@@ -110,12 +116,13 @@ def curriculum_batches(difficulty: torch.Tensor, batch_size: int, num_steps: int
     n = len(difficulty)
     batch_size = _args.positive_int("batch_size", batch_size)
     num_steps = _args.positive_int("num_steps", num_steps)
-    p0 = _args.real("start_fraction", start_fraction, low=0.0, high=1.0, low_open=True)
+    p0 = _args.real("start_fraction", start_fraction, low=0.0, high=1.0,
+                    low_open=True)
     full_at = _args.real("full_at", full_at, low=0.0, high=1.0)
     if batch_size > math.ceil(p0 * n):
-        raise ValueError(f"batch_size={batch_size} is larger than the first pool ({math.ceil(p0 * n)} examples = "
-                         f"start_fraction * n); lower batch_size or raise start_fraction")
-    order = torch.argsort(difficulty.detach().cpu(), stable=True)     # easiest first
+        raise ValueError(f"batch_size={batch_size} is larger than the first pool "
+                         f"({math.ceil(p0 * n)} examples = start_fraction * n)")
+    order = torch.argsort(difficulty.detach().cpu(), stable=True)   # easiest first
     t_full = max(full_at * num_steps, 1e-12)
     for t in range(num_steps):
         fraction = min(1.0, p0 + (1.0 - p0) * t / t_full)

@@ -12,8 +12,8 @@ import torch
 
 from . import _args
 
-__all__ = ["product_network_step", "product_update_polynomial", "product_network_forward",
-           "product_network_batch_step"]
+__all__ = ["product_network_step", "product_update_polynomial",
+           "product_network_forward", "product_network_batch_step"]
 
 
 def _weights(ws) -> torch.Tensor:
@@ -23,7 +23,8 @@ def _weights(ws) -> torch.Tensor:
         try:
             w = torch.tensor([float(v) for v in ws], dtype=torch.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"ws must be a sequence of numbers or a 1-D tensor, got {ws!r}") from None
+            raise TypeError(f"ws must be a sequence of numbers or a 1-D tensor, "
+                            f"got {ws!r}") from None
     if w.numel() < 1:
         raise ValueError("ws must hold at least one weight")
     if not torch.isfinite(w).all():
@@ -33,10 +34,11 @@ def _weights(ws) -> torch.Tensor:
 
 def _shared_weights(w: torch.Tensor, shared: bool) -> None:
     if shared and not bool((w == w[0]).all()):
-        raise ValueError(f"shared=True needs equal weights (one shared w), got {w.tolist()}")
+        raise ValueError(f"shared=True needs equal weights (one shared w), "
+                         f"got {w.tolist()}")
 
 
-def product_network_step(ws, x: float, lr: float, *, shared: bool = False) -> float:
+def product_network_step(ws, x: float, lr: float, *, shared: bool = False):
     r"""Output after one gradient step of the deep linear network :math:`\hat y = x\, w_1 w_2 \cdots w_k`.
 
     To keep the algebra short the loss is the output itself, :math:`L = \hat y`, so every weight moves by
@@ -55,12 +57,12 @@ def product_network_step(ws, x: float, lr: float, *, shared: bool = False) -> fl
     lr = _args.real("lr", lr, low=0.0)
     _shared_weights(w, shared)
     k = len(w)
-    if shared:                                          # one weight used k times: y = x w^k
+    if shared:                              # one weight used k times: y = x w^k
         w = w[:1]
     w = w.clone().requires_grad_(True)
     y = x * (w.pow(k).sum() if shared else torch.prod(w))
-    (g,) = torch.autograd.grad(y, w)                    # g_i = x prod_{j != i} w_j
-    w_new = w.detach() - lr * g                         # all weights move at once
+    (g,) = torch.autograd.grad(y, w)        # g_i = x prod_{j != i} w_j
+    w_new = w.detach() - lr * g             # all weights move at once
     return float(x * (w_new.pow(k).sum() if shared else torch.prod(w_new)))
 
 
@@ -82,8 +84,8 @@ def product_update_polynomial(ws, x: float) -> np.ndarray:
     w = _weights(ws).numpy()
     x = _args.real("x", x)
     if (w == 0).any():
-        raise ValueError(f"ws must be non-zero for the expansion (it divides by prod(w)), "
-                         f"got {w.tolist()}")
+        raise ValueError(f"ws must be non-zero for the expansion "
+                         f"(it divides by prod(w)), got {w.tolist()}")
     kappa = float(np.prod(w))
     poly = np.array([1.0])          # coefficients in eps, lowest order first
     for wi in w:                    # multiply by (w_i^2 - eps x kappa)
@@ -91,9 +93,8 @@ def product_update_polynomial(ws, x: float) -> np.ndarray:
     return x / kappa * poly
 
 
-def product_network_forward(x: torch.Tensor, w: torch.Tensor, gamma: torch.Tensor | None = None,
-                            beta: torch.Tensor | None = None, *, k: int, eps: float = 0.0) -> torch.Tensor:
-    r"""The chain's outputs on a batch, :math:`h = x\, w_1 \cdots w_k`, batch-normalized when ``gamma`` is given.
+def product_network_forward(x, w, gamma=None, beta=None, *, k: int, eps: float = 0.0):
+    r"""The chain's outputs on a batch (1-D tensor ``x``), :math:`h = x\, w_1 \cdots w_k`, batch-normalized when ``gamma`` is given.
 
     ``w`` holds the k weights, or ONE weight used by all k layers (``len(w) == 1``: :math:`h = x w^k`).
     With ``gamma`` and ``beta`` the output is :math:`\hat y = \gamma\, \mathrm{BN}(h) + \beta`, with
@@ -101,16 +102,16 @@ def product_network_forward(x: torch.Tensor, w: torch.Tensor, gamma: torch.Tenso
     """
     from .nn import batch_norm
 
-    h = x * (w.pow(k).sum() if len(w) == 1 else torch.prod(w))       # x w_1 ... w_k
+    h = x * (w.pow(k).sum() if len(w) == 1 else torch.prod(w))   # x w_1 ... w_k
     if gamma is None:
         return h
-    y = batch_norm(h.unsqueeze(1), None, None, gamma, beta, training=True, eps=eps)
-    return y.squeeze(1)                                                 # gamma BN(h) + beta
+    y = batch_norm(h[:, None], None, None, gamma, beta, training=True, eps=eps)
+    return y[:, 0]                                                  # gamma BN(h) + beta
 
 
-def product_network_batch_step(ws, x: torch.Tensor, y: torch.Tensor, lr: float, *, shared: bool = False,
-                               normalize: bool = False, gamma: float = 1.0, beta: float = 0.0,
-                               eps: float = 0.0) -> dict:
+def product_network_batch_step(ws, x: torch.Tensor, y: torch.Tensor, lr: float, *,
+                               shared: bool = False, normalize: bool = False,
+                               gamma: float = 1.0, beta: float = 0.0, eps: float = 0.0) -> dict:
     r"""One gradient step of the deep linear network :math:`h = x\, w_1 \cdots w_k` on a batch, with or
     without batch normalization of its output, under the squared loss
     :math:`L = \frac{1}{2m}\sum_j (\hat y_j - y_j)^2`.
@@ -158,5 +159,6 @@ def product_network_batch_step(ws, x: torch.Tensor, y: torch.Tensor, lr: float, 
         new = [p - lr * gp for p, gp in zip(params, grads)]
         out = product_network_forward(x, *new, k=k, eps=eps)
     return {"output": out, "loss": float(loss.detach()), "grad_w": grads[0],
-            "grad_gamma": grads[1] if normalize else None, "grad_beta": grads[2] if normalize else None}
+            "grad_gamma": grads[1] if normalize else None,
+            "grad_beta": grads[2] if normalize else None}
 

@@ -448,8 +448,7 @@ class LISTA(nn.Module):
 # --------------------------------------------------------------------------------------------
 # Block coordinate descent on codes and dictionary together
 
-def alternate_blocks(X: torch.Tensor, W_d: torch.Tensor, Z: torch.Tensor, alpha: float, *,
-                     rounds: int, inner_steps: int):
+def alternate_blocks(X, W_d, Z, alpha: float, *, rounds: int, inner_steps: int):
     r"""Minimize :math:`J(Z, W_d) = \sum_p E(x_p, z_p)` by turns over the codes and the atoms.
 
     :math:`J = \tfrac12 \|X - Z W_d^\top\|_F^2 + \alpha \|Z\|_1` is convex in each block alone:
@@ -468,14 +467,14 @@ def alternate_blocks(X: torch.Tensor, W_d: torch.Tensor, Z: torch.Tensor, alpha:
     """
     J = [float(energy(X, Z, W_d, alpha).sum())]
     for _ in range(rounds):
-        L = torch.linalg.matrix_norm(W_d, ord=2) ** 2           # codes: ISTA, atoms fixed
+        L = torch.linalg.matrix_norm(W_d, ord=2) ** 2        # codes (atoms fixed)
         for _ in range(inner_steps):
             Z = soft_threshold(Z - (Z @ W_d.T - X) @ W_d / L, alpha / L)
         J.append(float(energy(X, Z, W_d, alpha).sum()))
-        L = torch.linalg.matrix_norm(Z.T @ Z, ord=2).clamp(min=1e-12)   # atoms, codes fixed
+        L = torch.linalg.matrix_norm(Z.T @ Z, ord=2).clamp(min=1e-12)  # atoms
         for _ in range(inner_steps):
             W_d = W_d - (Z @ W_d.T - X).T @ Z / L
-            W_d = W_d / W_d.norm(dim=0, keepdim=True).clamp(min=1.0)   # into the unit ball
+            W_d = W_d / W_d.norm(dim=0, keepdim=True).clamp(min=1.0)  # |atom| <= 1
         J.append(float(energy(X, Z, W_d, alpha).sum()))
     return W_d, Z, J
 
@@ -516,7 +515,8 @@ def block_coordinate_descent(X: torch.Tensor, num_atoms: int, alpha: float, *, r
     else:
         W_d = _args.tensor("W_d0", W_d0, ndim=2, floating=True).to(dtype=X.dtype, device=X.device)
         if W_d.shape != (n, m):
-            raise ValueError(f"W_d0 must have shape {(n, m)} (n features x num_atoms), got {tuple(W_d.shape)}")
+            raise ValueError(f"W_d0 must have shape {(n, m)} (n features x num_atoms), "
+                             f"got {tuple(W_d.shape)}")
         W_d = W_d / W_d.norm(dim=0, keepdim=True).clamp(min=1.0)
     Z = torch.zeros(len(X), m, dtype=X.dtype, device=X.device)
     W_d, Z, J = alternate_blocks(X, W_d, Z, alpha, rounds=rounds, inner_steps=inner_steps)

@@ -263,9 +263,9 @@ def _pair(name: str, data) -> tuple:
     return X, y
 
 
-def greedy_supervised_pretraining(sizes, train: tuple, *, activation: str = "sigmoid",
-                                  epochs_per_layer: int = 5, lr: float = 0.1, batch_size: int = 64,
-                                  generator: torch.Generator | None = None, loss_fn: Callable | None = None):
+def greedy_supervised_pretraining(sizes, train, *, activation="sigmoid",
+                                  epochs_per_layer=5, lr=0.1, batch_size=64,
+                                  generator=None, loss_fn=None):
     r"""Greedy layer-wise supervised pretraining of an MLP.
 
     Stage :math:`l = 1, \dots, L-1`: on top of the hidden layers already trained (frozen), add one new
@@ -285,22 +285,24 @@ def greedy_supervised_pretraining(sizes, train: tuple, *, activation: str = "sig
         ``(model, histories)``: an ``nn.Sequential`` with the same layout as
         ``coursekit.nn.mlp(sizes, activation)`` and the :class:`History` of each stage.
     """
-    sizes, act, loss_fn = _pretraining_args(sizes, activation, epochs_per_layer, lr, loss_fn)
+    sizes, act, loss_fn = _pretraining_args(sizes, activation, epochs_per_layer, lr,
+                                            loss_fn)
     trained, histories = [], []
     for l in range(1, len(sizes) - 1):
         new_hidden = [torch.nn.Linear(sizes[l - 1], sizes[l]), act()]
         head = torch.nn.Linear(sizes[l], sizes[-1])
         for p in (p for m in trained for p in m.parameters()):
-            p.requires_grad_(False)                       # earlier layers stay as they are
+            p.requires_grad_(False)                 # earlier layers stay as they are
         model = torch.nn.Sequential(*trained, *new_hidden, head)
         new_params = [p for m in (*new_hidden, head) for p in m.parameters()]
         optimizer = torch.optim.SGD(new_params, lr=lr)
         histories.append(fit(model, optimizer, train, epochs=epochs_per_layer,
-                             batch_size=batch_size, loss_fn=loss_fn, generator=generator))
+                             batch_size=batch_size, loss_fn=loss_fn,
+                             generator=generator))
         trained += new_hidden
     model = torch.nn.Sequential(*trained, head)
     for p in model.parameters():
-        p.requires_grad_(True)                            # fine-tune everything afterwards
+        p.requires_grad_(True)                      # then fine-tune everything
     return model, histories
 
 

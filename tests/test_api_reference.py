@@ -27,6 +27,14 @@ def test_every_public_module_has_a_page_in_the_toc_and_the_index():
         assert re.search(rf"^\s+coursekit\.{name}$", index, re.M), f"coursekit.{name} is not in the index"
 
 
+def test_pages_are_up_to_date_with_the_modules_and_the_chapters():
+    """After adding a module or using a function in a new chapter: python tools/api_pages.py"""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import api_pages
+
+    assert api_pages.main(["--check"]) == 0, "run: python tools/api_pages.py"
+
+
 def test_chapter_links_point_to_chapters():
     for page in API.glob("*.md"):
         for target in re.findall(r"<\.\./\.\./(notebooks/\w+)>", page.read_text()):

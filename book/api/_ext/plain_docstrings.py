@@ -1,29 +1,30 @@
-"""Sphinx extension: render coursekit's plain-text docstrings safely in the API reference.
+"""Sphinx extension: plain-text docstrings rendered safely in the API reference.
 
-coursekit's docstrings are read in a terminal (``help(ck.optim.Adam)``) as much as in the book, so
-many write math as plain text: ``||x - W_d z||^2``, ``(n_out, n_in, *kernel)``, and indented displays
-of an update rule or an algorithm. In reStructuredText those characters mean something else (``|x|``
-is a substitution, ``*x`` starts emphasis, an indented block is a quotation), and the book is built
-with warnings as errors. After napoleon has turned the "Args:"/"Returns:" sections into fields, this
-hook
+coursekit's docstrings are read in a terminal (``help(ck.optim.Adam)``) as much as
+in the book, so many write math as plain text: ``||x - W_d z||^2``,
+``(n_out, n_in, *kernel)``, and indented displays of an update rule or an algorithm.
+In reStructuredText those characters mean something else (``|x|`` is a substitution,
+``*x`` starts emphasis, an indented block is a quotation), and the book is built with
+warnings as errors. After napoleon has turned the "Args:"/"Returns:" sections into
+fields, this hook
 
-- escapes ``|`` and ``*`` outside roles (``:math:`...```), inline literals (````...````), emphasis
-  and list bullets;
-- turns an indented display that follows a blank line into a literal block (shown as written),
-  unless the paragraph before already introduces one (``::``) or is a directive.
+- escapes ``|`` and ``*`` outside roles (``:math:`...```), inline literals, emphasis
+  (``*word*``) and list bullets;
+- turns an indented display that follows a blank line into a literal block (shown as
+  written), unless the paragraph before already opens one (``::``) or is a directive.
 
-Docstrings written in reStructuredText (``:math:`` roles, ``.. math::``) are left as they are.
+Docstrings in reStructuredText (``:math:`` roles, ``.. math::``) render as they are.
 """
 from __future__ import annotations
 
 import re
 
-# Roles (:math:`...`, :py:func:`...`), inline literals (``...``), interpreted text (`...`), and the
-# emphasis a docstring means (*word*, **words**).
+# Roles (:math:`...`), inline literals (``...``), interpreted text (`...`), and the
+# emphasis a docstring means (*word*, **words**): left as they are.
 _PROTECTED = re.compile(r"(:[\w:.-]+:`[^`]*`|``.+?``|`[^`]*`_?"
                         r"|(?<![\w*])\*\*?[^\s*][^*]*?(?<![\s\\])\*\*?(?![\w*]))")
-_FIELD = re.compile(r"^(\s*:[^:`]+:)(\s|$)")      # a field marker from napoleon (":param x:")
-_BULLET = re.compile(r"^(\s*[*+-] )")             # a list item's bullet
+_FIELD = re.compile(r"^(\s*:[^:`]+:)(\s|$)")   # napoleon's field marker, ":param x:"
+_BULLET = re.compile(r"^(\s*[*+-] )")          # a list item's bullet
 
 
 def _indent(line: str) -> int:
@@ -36,16 +37,17 @@ def _escape(line: str) -> str:
         if found:
             return found.group(1) + _escape(line[found.end(1):])
     parts = _PROTECTED.split(line)
-    for i in range(0, len(parts), 2):            # even parts are outside roles and literals
-        parts[i] = parts[i].replace("\\", "\\\\").replace("|", r"\|").replace("*", r"\*")
+    for i in range(0, len(parts), 2):          # even parts: outside roles and literals
+        parts[i] = (parts[i].replace("\\", "\\\\").replace("|", r"\|")
+                    .replace("*", r"\*"))
     return "".join(parts)
 
 
 def render_plain_text(lines: list[str]) -> list[str]:
-    """Rewrite a processed docstring (a list of lines) in place so that plain text stays plain."""
+    """Rewrite a processed docstring (a list of lines) in place."""
     out: list[str] = []
-    literal_indent = None             # indentation of the paragraph that opened a literal block
-    previous = ""                     # the last non-blank line before the current blank run
+    literal_indent = None       # indent of the paragraph that opened a literal block
+    previous = ""               # the last non-blank line
     previous_indent = 0
     blank_before = True
     for line in lines:
@@ -55,19 +57,17 @@ def render_plain_text(lines: list[str]) -> list[str]:
             continue
         indent = _indent(line)
         if literal_indent is not None and indent > literal_indent:
-            out.append(line)            # inside a literal block: shown verbatim
+            out.append(line)    # inside a literal block: shown verbatim
             continue
         literal_indent = None
-        opens_display = (blank_before and indent > previous_indent and previous
-                         and not previous.rstrip().endswith("::")
-                         and not previous.lstrip().startswith((".. ", ":")))
-        if previous.rstrip().endswith("::") and blank_before and indent > previous_indent:
+        deeper = blank_before and indent > previous_indent and previous
+        if deeper and previous.rstrip().endswith("::"):
             literal_indent = previous_indent
             out.append(line)
             blank_before = False
             continue
-        if opens_display:
-            # make the display a literal block: "::" on its own line, at the paragraph's indentation
+        if deeper and not previous.lstrip().startswith((".. ", ":")):
+            # a display: make it a literal block ("::" alone, at the paragraph's indent)
             while out and not out[-1].strip():
                 out.pop()
             out += ["", " " * previous_indent + "::", ""]
@@ -76,7 +76,7 @@ def render_plain_text(lines: list[str]) -> list[str]:
             blank_before = False
             continue
         if line.lstrip().startswith(".. "):
-            out.append(line)            # a directive (.. math::) is reStructuredText already
+            out.append(line)    # a directive (.. math::) is reStructuredText already
             literal_indent = indent
         else:
             out.append(_escape(line))
