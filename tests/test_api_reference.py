@@ -52,6 +52,11 @@ def test_plain_text_math_is_escaped_and_markup_is_kept():
     assert out[2] == r"* a bullet with \|x\|"
 
 
+def test_a_math_role_over_two_lines_is_kept_whole():
+    doc = [r"so :math:`\hat y = \frac{x}{\kappa} \prod_i |w_i|", r"= x \kappa` and |x| * 2"]
+    assert render_plain_text(list(doc)) == [doc[0], r"= x \kappa` and \|x\| \* 2"]
+
+
 def test_indented_displays_become_literal_blocks_and_literal_blocks_stay_verbatim():
     doc = ["One step:", "", "    z <- h(W x + S z)   # |z| shrinks", "", "After it::", "",
            "    x' <- x' - lr g * 2", "", ".. math::", "", "   |x|", "", "The end, |y|."]

@@ -31,16 +31,31 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
-def _escape(line: str) -> str:
+_OPEN_ROLE = re.compile(r":[\w:.-]+:`[^`]*$")     # a role that goes on on the next line
+
+
+def _escape(line: str, inside_role: bool = False) -> tuple[str, bool]:
+    """Escape ``line`` outside markup; return it and whether a role is still open at its end."""
+    if inside_role:                            # the rest of a role begun on an earlier line
+        end = line.find("`")
+        if end < 0:
+            return line, True
+        rest, open_after = _escape(line[end + 1:])
+        return line[:end + 1] + rest, open_after
     for marker in (_FIELD, _BULLET):
         found = marker.match(line)
         if found:
-            return found.group(1) + _escape(line[found.end(1):])
+            rest, open_after = _escape(line[found.end(1):])
+            return found.group(1) + rest, open_after
     parts = _PROTECTED.split(line)
+    tail = _OPEN_ROLE.search(parts[-1])
+    opened = ""
+    if tail:                                   # keep an unfinished role as it is
+        parts[-1], opened = parts[-1][:tail.start()], parts[-1][tail.start():]
     for i in range(0, len(parts), 2):          # even parts: outside roles and literals
         parts[i] = (parts[i].replace("\\", "\\\\").replace("|", r"\|")
                     .replace("*", r"\*"))
-    return "".join(parts)
+    return "".join(parts) + opened, bool(tail)
 
 
 def render_plain_text(lines: list[str]) -> list[str]:
@@ -50,6 +65,7 @@ def render_plain_text(lines: list[str]) -> list[str]:
     previous = ""               # the last non-blank line
     previous_indent = 0
     blank_before = True
+    inside_role = False         # a :math:`...` role runs on from the line before
     for line in lines:
         if not line.strip():
             out.append(line)
@@ -79,7 +95,8 @@ def render_plain_text(lines: list[str]) -> list[str]:
             out.append(line)    # a directive (.. math::) is reStructuredText already
             literal_indent = indent
         else:
-            out.append(_escape(line))
+            line, inside_role = _escape(line, inside_role)
+            out.append(line)
         previous, previous_indent, blank_before = line, indent, False
     lines[:] = out
     return lines
