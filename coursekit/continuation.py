@@ -13,14 +13,17 @@ import torch
 
 from . import _args
 
-__all__ = ["gaussian_smoothing", "continuation", "curriculum_batches"]
+__all__ = ["gaussian_smoothing", "gauss_hermite_smoothing", "continuation", "curriculum_batches",
+           "paced_batches"]
 
 
 def gaussian_smoothing(f, x: torch.Tensor, sigma: float, *, num_nodes: int = 61):
-    r"""The Gaussian smoothing :math:`f_\sigma(x) = \mathbb{E}_{u \sim N(0, 1)}[f(x + \sigma u)]` of a 1-D function.
+    r"""The Gaussian smoothing :math:`f_\sigma(x) = \mathbb{E}_{u \sim N(0, 1)}[f(x + \sigma u)]`
+    of a 1-D function.
 
-    The expectation is computed by Gauss-Hermite quadrature with ``num_nodes`` nodes (exact for polynomials
-    of degree < 2 * num_nodes, deterministic, and differentiable in ``x``). ``sigma = 0`` returns ``f(x)``.
+    The expectation is computed by Gauss-Hermite quadrature with ``num_nodes`` nodes
+    (:func:`gauss_hermite_smoothing`: exact for polynomials of degree < 2 * num_nodes,
+    deterministic, and differentiable in ``x``). ``sigma = 0`` returns ``f(x)``.
 
     Args:
         f: an elementwise torch function of a tensor.
@@ -35,6 +38,16 @@ def gaussian_smoothing(f, x: torch.Tensor, sigma: float, *, num_nodes: int = 61)
     num_nodes = _args.positive_int("num_nodes", num_nodes)
     if sigma == 0.0:
         return f(x)
+    return gauss_hermite_smoothing(f, x, sigma, num_nodes)
+
+
+def gauss_hermite_smoothing(f, x: torch.Tensor, sigma: float, num_nodes: int):
+    r""":math:`f_\sigma(x) \approx \sum_j w_j f(x + \sigma u_j)`, Gauss-Hermite quadrature.
+
+    The nodes :math:`u_j` and weights :math:`w_j` integrate exactly, against the density of
+    N(0, 1), every polynomial of degree < 2 * num_nodes. Arguments are not checked here:
+    call :func:`gaussian_smoothing`.
+    """
     # nodes u_j and weights for the weight function exp(-u^2 / 2)
     nodes, weights = np.polynomial.hermite_e.hermegauss(num_nodes)
     u = torch.as_tensor(nodes, dtype=x.dtype, device=x.device)
@@ -97,12 +110,13 @@ def continuation(f, x0, sigmas, *, lr: float = 0.1, steps: int = 100,
 
 def curriculum_batches(difficulty, batch_size: int, num_steps: int, *,
                        start_fraction=0.2, full_at=0.5, generator=None):
-    r"""Yield the indices of ``num_steps`` minibatches drawn easy-to-hard (a pacing schedule).
+    r"""The indices of ``num_steps`` minibatches drawn easy-to-hard (a pacing schedule).
 
     At step :math:`t` the batch is drawn uniformly, without replacement, from the
     :math:`\lceil p(t)\, n \rceil` easiest examples, where the pool grows linearly,
-    :math:`p(t) = \min\big(1, p_0 + (1 - p_0)\, t / (T_{full})\big)`, from ``start_fraction`` :math:`p_0` to the
-    whole set at step :math:`T_{full}` = ``full_at * num_steps``. ``start_fraction=1`` is ordinary random sampling.
+    :math:`p(t) = \min\big(1, p_0 + (1 - p_0)\, t / T_{full}\big)`, from ``start_fraction``
+    :math:`p_0` to the whole set at step :math:`T_{full}` = ``full_at * num_steps``
+    (:func:`paced_batches`). ``start_fraction=1`` is ordinary random sampling.
 
     Args:
         difficulty: one score per example (lower is easier), shape (n,).
@@ -111,6 +125,9 @@ def curriculum_batches(difficulty, batch_size: int, num_steps: int, *,
         start_fraction: :math:`p_0` in (0, 1].
         full_at: fraction of the steps after which every example is in the pool, in [0, 1].
         generator: a CPU ``torch.Generator`` for the draws.
+
+    Returns:
+        an iterator over ``num_steps`` index tensors of length ``batch_size``.
     """
     _args.tensor("difficulty", difficulty, ndim=1)
     n = len(difficulty)
@@ -122,10 +139,19 @@ def curriculum_batches(difficulty, batch_size: int, num_steps: int, *,
     if batch_size > math.ceil(p0 * n):
         raise ValueError(f"batch_size={batch_size} is larger than the first pool "
                          f"({math.ceil(p0 * n)} examples = start_fraction * n)")
+    return paced_batches(difficulty, batch_size, num_steps, p0, full_at, generator)
+
+
+def paced_batches(difficulty, batch_size, num_steps, p0, full_at, generator=None):
+    r"""Yield minibatch indices from the :math:`\lceil p(t)\, n \rceil` easiest examples,
+    :math:`p(t) = \min(1, p_0 + (1 - p_0)\, t / T_{full})`, :math:`T_{full}` = ``full_at *
+    num_steps``. Arguments are not checked here: call :func:`curriculum_batches`.
+    """
+    n = len(difficulty)
     order = torch.argsort(difficulty.detach().cpu(), stable=True)   # easiest first
     t_full = max(full_at * num_steps, 1e-12)
     for t in range(num_steps):
-        fraction = min(1.0, p0 + (1.0 - p0) * t / t_full)
-        pool = order[: math.ceil(fraction * n)]
+        p = min(1.0, p0 + (1.0 - p0) * t / t_full)                  # p(t)
+        pool = order[: math.ceil(p * n)]
         pick = torch.randperm(len(pool), generator=generator)[:batch_size]
         yield pool[pick].to(difficulty.device)

@@ -12,8 +12,8 @@ import torch
 
 from . import _args
 
-__all__ = ["product_network_step", "product_update_polynomial",
-           "product_network_forward", "product_network_batch_step"]
+__all__ = ["product_network_step", "chain_step", "product_update_polynomial",
+           "step_polynomial", "product_network_forward", "product_network_batch_step"]
 
 
 def _weights(ws) -> torch.Tensor:
@@ -56,6 +56,15 @@ def product_network_step(ws, x: float, lr: float, *, shared: bool = False):
     x = _args.real("x", x)
     lr = _args.real("lr", lr, low=0.0)
     _shared_weights(w, shared)
+    return chain_step(w, x, lr, shared=shared)
+
+
+def chain_step(w: torch.Tensor, x: float, lr: float, *, shared: bool = False) -> float:
+    r""":math:`\hat y` after one gradient step on :math:`L = \hat y = x \prod_i w_i`, by autograd.
+
+    ``w`` is a float64 tensor of the k weights (with ``shared=True``, k copies of one weight).
+    Arguments are not checked here: call :func:`product_network_step`.
+    """
     k = len(w)
     if shared:                              # one weight used k times: y = x w^k
         w = w[:1]
@@ -86,6 +95,14 @@ def product_update_polynomial(ws, x: float) -> np.ndarray:
     if (w == 0).any():
         raise ValueError(f"ws must be non-zero for the expansion "
                          f"(it divides by prod(w)), got {w.tolist()}")
+    return step_polynomial(w, x)
+
+
+def step_polynomial(w: np.ndarray, x: float) -> np.ndarray:
+    r"""Coefficients of :math:`\hat y^{t+1}(\epsilon) = \frac{x}{\kappa} \prod_i (w_i^2 - \epsilon x
+    \kappa)`, lowest order first. Arguments are not checked here: call
+    :func:`product_update_polynomial`.
+    """
     kappa = float(np.prod(w))
     poly = np.array([1.0])          # coefficients in eps, lowest order first
     for wi in w:                    # multiply by (w_i^2 - eps x kappa)

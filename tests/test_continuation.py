@@ -53,3 +53,16 @@ def test_curriculum_batches_grow_the_pool_from_easy_to_all():
         list(C.curriculum_batches(difficulty, 30, 5, start_fraction=0.2))
     with pytest.raises(ValueError, match="start_fraction"):
         list(C.curriculum_batches(difficulty, 5, 5, start_fraction=0.0))
+
+
+def test_the_printed_functions_are_what_the_checked_ones_run():
+    x = torch.linspace(-2, 2, 9, dtype=DT)
+    assert torch.equal(C.gaussian_smoothing(torch.sin, x, 0.7, num_nodes=21),
+                       C.gauss_hermite_smoothing(torch.sin, x, 0.7, 21))
+    difficulty = torch.rand(50, generator=torch.Generator().manual_seed(2), dtype=DT)
+    checked = C.curriculum_batches(difficulty, 5, 8, start_fraction=0.3, full_at=0.5,
+                                   generator=torch.Generator().manual_seed(0))
+    plain = C.paced_batches(difficulty, 5, 8, 0.3, 0.5, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(checked, plain))
+    with pytest.raises(ValueError, match="start_fraction"):          # checked at once, not lazily
+        C.curriculum_batches(difficulty, 5, 8, start_fraction=1.5)

@@ -86,3 +86,12 @@ def test_product_network_bad_arguments():
     with pytest.raises(TypeError, match="gamma"):
         R.product_network_batch_step([1.0], torch.ones(3, dtype=DT), torch.ones(3, dtype=DT), 0.1,
                                      normalize=True, gamma="1")
+
+
+def test_the_printed_functions_are_what_the_checked_ones_run():
+    w = torch.tensor([0.9, 1.3, -0.4], dtype=DT)
+    assert R.chain_step(w, 0.7, 0.05) == R.product_network_step(w.tolist(), 0.7, 0.05)
+    shared = torch.full((3,), 1.1, dtype=DT)
+    assert R.chain_step(shared, 0.7, 0.05, shared=True) == R.product_network_step([1.1] * 3, 0.7, 0.05,
+                                                                                   shared=True)
+    np.testing.assert_array_equal(R.step_polynomial(w.numpy(), 0.7), R.product_update_polynomial(w, 0.7))
