@@ -27,7 +27,7 @@ from torch import nn
 from . import _args
 from .data import batches
 from .nn import ACTIVATIONS, mlp
-from .train import DivergenceError, History
+from .train import History, fit
 
 __all__ = [
     "reconstruction_loss", "Autoencoder", "mlp_autoencoder", "LinearAutoencoder", "pca", "pca_loss",
@@ -515,15 +515,16 @@ def psnr(x_hat: torch.Tensor, x: torch.Tensor, *, peak: float = 1.0) -> torch.Te
 # Training, and greedy stacked pretraining
 # --------------------------------------------------------------------------------------------
 
-def train_autoencoder(model: nn.Module, X: torch.Tensor, optimizer: torch.optim.Optimizer, *, epochs: int = 1,
-                      batch_size: int | None = None, generator: torch.Generator | None = None) -> History:
+def train_autoencoder(model, X, optimizer, *, epochs=1, batch_size=None,
+                      generator=None) -> History:
     """Minimize ``model.loss(x)`` over minibatches of X (rows are examples, no labels needed).
 
     Works for every model of this module: the loss is the model's own objective (reconstruction,
-    plus sparsity penalty, from corrupted inputs, or the negative ELBO).
+    plus sparsity penalty, from corrupted inputs, or the negative ELBO). The loop is
+    :func:`coursekit.train.fit`, given the model's loss and X as its own target.
 
     Returns:
-        a :class:`coursekit.train.History`: ``steps`` (step, epoch, loss) and ``epochs`` (epoch, step,
+        a :class:`coursekit.train.History`: ``steps`` (step, epoch, loss, ...) and ``epochs`` (epoch, step,
         train_loss = the average minibatch loss of the epoch).
 
     Raises:
@@ -531,30 +532,10 @@ def train_autoencoder(model: nn.Module, X: torch.Tensor, optimizer: torch.optim.
     """
     if not hasattr(model, "loss"):
         raise TypeError(f"model must define loss(x), got {type(model).__name__}")
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
     _args.tensor("X", X, floating=True)
-    epochs = _args.positive_int("epochs", epochs)
-    history, step = History(), 0
-    model.train()
-    for epoch in range(1, epochs + 1):
-        total = X.new_zeros(())
-        count = 0
-        for xb, _ in batches(X, X, batch_size, generator=generator):
-            optimizer.zero_grad()
-            loss = model.loss(xb)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            total += loss.detach() * len(xb)
-            count += len(xb)
-        epoch_loss = float(total / count)
-        history.epochs.append(epoch=epoch, step=step, train_loss=epoch_loss)
-        if not math.isfinite(epoch_loss):
-            history.diverged = True
-            raise DivergenceError(f"the autoencoder's loss became {epoch_loss} in epoch {epoch}; "
-                                  f"try a smaller learning rate", history)
-    return history
+    return fit(model, optimizer, (X, X), epochs=epochs, batch_size=batch_size,
+               generator=generator, eval_train="batches",
+               batch_loss=lambda model, xb, _: model.loss(xb))   # X is its own target
 
 
 def _check_stack(X, sizes, activation, lr):

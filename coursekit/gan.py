@@ -28,7 +28,7 @@ from torch import nn
 
 from . import _args
 from .nn import mlp
-from .train import DivergenceError, History
+from .train import History, check_divergence
 
 __all__ = [
     "generator", "discriminator", "value", "discriminator_loss", "generator_loss", "LOSSES", "train_step",
@@ -187,6 +187,8 @@ def train(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch
     Raises:
         coursekit.train.DivergenceError: when a loss becomes NaN or infinite.
     """
+    # Not coursekit.train.fit: two models and two optimizers take turns (k steps of D, one of G) on
+    # fresh samples from two distributions, with no dataset to iterate over; the divergence policy is fit's.
     steps = _args.positive_int("steps", steps)
     record_every = _args.positive_int("record_every", record_every)
     callback_every = _args.positive_int("callback_every", callback_every)
@@ -199,9 +201,8 @@ def train(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch
         if step % record_every == 0 or step == steps:
             row = {key: float(v) for key, v in out.items()}
             history.steps.append(step=step, **row)
-            if not all(math.isfinite(v) for v in row.values()):
-                history.diverged = True
-                raise DivergenceError(f"GAN training diverged at step {step}: {row}", history)
+            check_divergence(row["d_loss"] + row["g_loss"], history,
+                             where=f"GAN step {step} (d_loss {row['d_loss']}, g_loss {row['g_loss']})")
         if callback is not None and step % callback_every == 0:
             with torch.no_grad():
                 callback(step, G, D)

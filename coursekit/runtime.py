@@ -1,8 +1,9 @@
-"""Device choice, seeds and the FULL switch: the first cell of every chapter uses these."""
+"""Device choice, seeds and the FULL switch: ``setup`` does all of it in every chapter's first cell."""
 from __future__ import annotations
 
 import os
 import random
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -68,3 +69,51 @@ def full_mode(default: bool = False) -> bool:
     if value in _FALSE:
         return False
     raise ValueError(f"COURSEKIT_FULL must be one of 1/0/true/false/yes/no, got {raw!r}")
+
+
+class Setup(NamedTuple):
+    """What :func:`setup` returns (unpack it: ``FULL, device, generator = ck.setup(FULL)``)."""
+
+    FULL: bool
+    device: torch.device
+    generator: torch.Generator
+
+
+def setup(full: bool = False, *, seed: int = 0, style: bool = True) -> Setup:
+    """Prepare a chapter: the FULL switch, plot style, seeds, device and thread policy, in one call.
+
+    The first code cell of every chapter is::
+
+        import coursekit as ck
+        FULL, device, generator = ck.setup(FULL)   # seeds, plot style, device, threads
+
+    In order, it
+
+    1. reads the FULL switch, :func:`full_mode` (``COURSEKIT_FULL=1`` in the environment turns it on);
+    2. applies the book's matplotlib style (:func:`coursekit.plots.use_style`) unless ``style=False``;
+    3. seeds Python, NumPy and torch with :func:`seed_everything` (two runs give the same numbers);
+    4. picks the device with :func:`device` (CUDA when present, else CPU; never hard-code ``"cuda"``);
+    5. unless FULL, limits torch to one CPU thread: the default experiments use small tensors, for
+       which one thread is faster than several (and two notebooks can share two cores).
+
+    Args:
+        full: the chapter's ``FULL`` parameter (the environment may override it).
+        seed: the seed of every random generator.
+        style: apply the book's plot style.
+
+    Returns:
+        a :class:`Setup` ``(FULL, device, generator)``: the effective FULL switch, the device and a
+        CPU ``torch.Generator`` seeded with ``seed``.
+    """
+    if not isinstance(style, bool):
+        raise TypeError(f"style must be a bool, got {type(style).__name__}")
+    full = full_mode(full)
+    if style:
+        from . import plots
+
+        plots.use_style()
+    generator = seed_everything(seed)
+    chosen = device()
+    if not full:
+        torch.set_num_threads(1)
+    return Setup(full, chosen, generator)

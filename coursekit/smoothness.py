@@ -12,6 +12,7 @@ At the current weights :math:`\\theta` with minibatch gradient :math:`g = \\nabl
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -96,36 +97,37 @@ def train_with_probes(model: torch.nn.Module, optimizer: torch.optim.Optimizer, 
                       generator: torch.Generator | None = None) -> dict:
     """Train with minibatch steps and, every ``probe_every`` steps, probe the landscape along the gradient.
 
+    The loop is :func:`coursekit.train.fit` (the probe runs before each step, on that step's
+    minibatch), so a NaN/inf loss stops training with its readable message.
+
     Returns:
-        ``{"step": steps probed, "loss": training loss of every step, and one array per measure of
-        :func:`probe_along_gradient` ("loss_range", "grad_change", "smoothness", "grad_norm"), plus
-        "probe_losses" (probes x step sizes)}``.
+        a dict of arrays: ``"step"`` (the steps probed), ``"loss"`` (the training loss of every step),
+        one array per measure of :func:`probe_along_gradient` (``"loss_range"``, ``"grad_change"``,
+        ``"smoothness"``, ``"grad_norm"``), and ``"probe_losses"`` (probes x step sizes).
     """
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    from .train import fit
+
     X, y = train
     _args.tensor("train X", X)
     steps = _args.positive_int("steps", steps)
     batch_size = _args.positive_int("batch_size", batch_size)
     probe_every = _args.positive_int("probe_every", probe_every)
-    out = {"step": [], "loss": [], "loss_range": [], "grad_change": [], "smoothness": [], "grad_norm": [],
+    if batch_size > len(X):
+        raise ValueError(f"batch_size={batch_size} is larger than the training set ({len(X)} examples)")
+    out = {"step": [], "loss_range": [], "grad_change": [], "smoothness": [], "grad_norm": [],
            "probe_losses": []}
-    step = 0
-    model.train()
-    while step < steps:
-        for Xb, yb in batches(X, y, batch_size, shuffle=True, generator=generator, drop_last=True):
-            if step % probe_every == 0:
-                probe = probe_along_gradient(model, Xb, yb, step_sizes, loss_fn)
-                out["step"].append(step)
-                for key in ("loss_range", "grad_change", "smoothness", "grad_norm"):
-                    out[key].append(probe[key])
-                out["probe_losses"].append(probe["loss"])
-            optimizer.zero_grad()
-            loss = loss_fn(model(Xb), yb)
-            loss.backward()
-            optimizer.step()
-            out["loss"].append(float(loss.detach()))
-            step += 1
-            if step >= steps:
-                break
+
+    def probe(step, Xb, yb):                  # before the step, on the step's own minibatch
+        if step % probe_every == 0:
+            result = probe_along_gradient(model, Xb, yb, step_sizes, loss_fn)
+            out["step"].append(step)
+            for key in ("loss_range", "grad_change", "smoothness", "grad_norm"):
+                out[key].append(result[key])
+            out["probe_losses"].append(result["loss"])
+
+    epochs = math.ceil(steps / (len(X) // batch_size))
+    history = fit(model, optimizer, train, epochs=epochs, batch_size=batch_size, loss_fn=loss_fn,
+                  generator=generator, max_steps=steps, eval_train=False, before_step=probe,
+                  drop_last=True)
+    out["loss"] = history.steps["loss"]
     return {k: np.array(v) for k, v in out.items()}

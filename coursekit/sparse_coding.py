@@ -13,6 +13,7 @@ step for a whole batch reads ``Z = h_theta(X W_e' + Z S')``.
     Z_star = optimal_codes(X, W_d, alpha=0.2)
     run = fista(X, W_d, alpha=0.2, num_iters=50, z_star=Z_star)     # run.error[k]: error after k steps
     encoder = LISTA(W_d, alpha=0.2, num_iters=1)                    # starts as 2 steps of ISTA, then trains
+    bcd = block_coordinate_descent(X, num_atoms=8, alpha=0.1)       # codes and atoms in alternation
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from . import _args
 __all__ = [
     "soft_threshold", "energy", "lipschitz_constant", "ista_operators", "Iterates", "ista", "fista",
     "optimality_violation", "optimal_codes", "code_error", "code_loss", "Dictionary", "learn_dictionary", "LISTA",
+    "block_coordinate_descent", "alternate_blocks",
 ]
 
 
@@ -499,3 +501,81 @@ class LISTA(nn.Module):
     def extra_repr(self) -> str:
         m, n = self.W_e.shape
         return f"n={n}, m={m}, T={self.num_iters}"
+
+
+# --------------------------------------------------------------------------------------------
+# Block coordinate descent on codes and dictionary together
+
+def alternate_blocks(X, W_d, Z, alpha: float, *, rounds: int, inner_steps: int):
+    r"""Minimize :math:`J(Z, W_d) = \sum_p E(x_p, z_p)` by turns over the codes and the atoms.
+
+    :math:`J = \tfrac12 \|X - Z W_d^\top\|_F^2 + \alpha \|Z\|_1` is convex in each block alone:
+
+    - codes (a lasso, :math:`W_d` fixed): ISTA steps
+      :math:`Z \leftarrow h_{\alpha/L}\big(Z - (Z W_d^\top - X) W_d / L\big)`,
+      :math:`L = \|W_d^\top W_d\|_2`;
+    - atoms (least squares, :math:`Z` fixed): projected gradient steps
+      :math:`W_d \leftarrow \Pi\big(W_d - (Z W_d^\top - X)^\top Z / L\big)`,
+      :math:`L = \|Z^\top Z\|_2`, where :math:`\Pi` scales every atom back into the unit ball.
+
+    Arguments are not checked here: call :func:`block_coordinate_descent`.
+
+    Returns:
+        ``(W_d, Z, J)``: the final blocks and the list of J after every block step.
+    """
+    J = [float(energy(X, Z, W_d, alpha).sum())]
+    for _ in range(rounds):
+        L = torch.linalg.matrix_norm(W_d, ord=2) ** 2        # codes (atoms fixed)
+        for _ in range(inner_steps):
+            Z = soft_threshold(Z - (Z @ W_d.T - X) @ W_d / L, alpha / L)
+        J.append(float(energy(X, Z, W_d, alpha).sum()))
+        L = torch.linalg.matrix_norm(Z.T @ Z, ord=2).clamp(min=1e-12)  # atoms
+        for _ in range(inner_steps):
+            W_d = W_d - (Z @ W_d.T - X).T @ Z / L
+            W_d = W_d / W_d.norm(dim=0, keepdim=True).clamp(min=1.0)  # |atom| <= 1
+        J.append(float(energy(X, Z, W_d, alpha).sum()))
+    return W_d, Z, J
+
+
+def block_coordinate_descent(X: torch.Tensor, num_atoms: int, alpha: float, *, rounds: int = 30,
+                             inner_steps: int = 20, generator: torch.Generator | None = None,
+                             W_d0: torch.Tensor | None = None) -> dict:
+    r"""Learn a dictionary and the codes of X together by block coordinate descent on the energy.
+
+    Minimizes :math:`J(Z, W_d) = \sum_p E(x_p, z_p) = \tfrac12 \|X - Z W_d^\top\|_F^2 + \alpha\|Z\|_1`
+    over the codes Z (B, m) and the atoms (columns of W_d, norms at most 1) by turns
+    (:func:`alternate_blocks`). J is not jointly convex, but each block problem is; every inner step
+    has step size 1/L, so J never increases. Without the norm constraint J has no minimizer worth
+    having: :math:`(c W_d, Z / c)` fits equally well with a penalty c times smaller.
+
+    Args:
+        X: inputs, one per row, shape (B, n).
+        num_atoms: m, the number of atoms.
+        alpha: the sparsity weight, >= 0.
+        rounds: number of (codes, atoms) rounds.
+        inner_steps: iterations inside each block step.
+        generator: for the random initial atoms (when ``W_d0`` is not given).
+        W_d0: optional initial atoms, shape (n, m) (projected into the unit ball).
+
+    Returns:
+        ``{"W_d", "Z", "energy"}``: the final blocks and J after every block step (2 * rounds + 1
+        values, the first at the start, with Z = 0).
+    """
+    _args.tensor("X", X, ndim=2, floating=True)
+    m = _args.positive_int("num_atoms", num_atoms)
+    alpha = _args.real("alpha", alpha, low=0.0)
+    rounds = _args.positive_int("rounds", rounds)
+    inner_steps = _args.positive_int("inner_steps", inner_steps)
+    n = X.shape[1]
+    if W_d0 is None:                                    # random unit atoms, drawn one at a time
+        W_d = torch.randn(m, n, generator=generator, dtype=X.dtype).T.to(X.device)
+        W_d = W_d / W_d.norm(dim=0, keepdim=True)
+    else:
+        W_d = _args.tensor("W_d0", W_d0, ndim=2, floating=True).to(dtype=X.dtype, device=X.device)
+        if W_d.shape != (n, m):
+            raise ValueError(f"W_d0 must have shape {(n, m)} (n features x num_atoms), "
+                             f"got {tuple(W_d.shape)}")
+        W_d = W_d / W_d.norm(dim=0, keepdim=True).clamp(min=1.0)
+    Z = torch.zeros(len(X), m, dtype=X.dtype, device=X.device)
+    W_d, Z, J = alternate_blocks(X, W_d, Z, alpha, rounds=rounds, inner_steps=inner_steps)
+    return {"W_d": W_d, "Z": Z, "energy": torch.tensor(J, dtype=torch.float64)}

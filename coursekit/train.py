@@ -20,7 +20,8 @@ from . import _args
 from .data import batches
 from .runtime import full_mode
 
-__all__ = ["History", "DivergenceError", "fit", "evaluate", "grad_norm"]
+__all__ = ["History", "DivergenceError", "check_divergence", "fit", "evaluate", "grad_norm",
+           "greedy_supervised_pretraining"]
 
 
 class DivergenceError(RuntimeError):
@@ -111,14 +112,44 @@ def evaluate(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn: 
     return result
 
 
+def check_divergence(loss: float, history: History, *, where: str, lr=None,
+                     on_divergence: str = "raise") -> bool:
+    """The divergence policy of every coursekit training loop: a NaN or infinite loss stops training.
+
+    Returns ``False`` while ``loss`` is finite. Otherwise marks ``history.diverged`` and raises a
+    :class:`DivergenceError` whose message says where it happened and what to try
+    (``on_divergence="raise"``), or returns ``True`` so the loop can stop (``"stop"``).
+
+    Args:
+        loss: the loss just computed (a float).
+        history: the loop's :class:`History` (attached to the error).
+        where: where training is, for the message (``"epoch 3, step 120"``).
+        lr: the learning rate, quoted in the message when given.
+        on_divergence: ``"raise"`` or ``"stop"``.
+    """
+    if math.isfinite(loss):
+        return False
+    history.diverged = True
+    rate = "" if lr is None else f" (learning rate {lr})"
+    message = (f"Training diverged at {where}: the loss became {loss}{rate}. The steps overshot until "
+               f"the numbers overflowed; try a smaller learning rate, gradient clipping, or normalized inputs.")
+    if on_divergence == "raise":
+        raise DivergenceError(message, history)
+    return True
+
+
 def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: tuple, *, epochs: int = 1,
         batch_size: int | None = None, loss_fn: Callable = F.cross_entropy, val: tuple | None = None,
         shuffle: bool = True, generator: torch.Generator | None = None, scheduler=None, max_steps: int | None = None,
-        eval_train: bool = True, on_divergence: str = "raise", progress: bool | None = None) -> History:
+        eval_train: bool | str = True, on_divergence: str = "raise", progress: bool | None = None,
+        batch_loss: Callable | None = None, before_step: Callable | None = None,
+        drop_last: bool = False) -> History:
     """Train ``model`` with ``optimizer`` on minibatches of ``train = (X, y)``.
 
     Each step evaluates a closure (zero the gradients, compute the minibatch loss, backpropagate),
-    so optimizers that re-evaluate the loss (L-BFGS, Entropy-SGD) work too.
+    so optimizers that re-evaluate the loss (L-BFGS, Entropy-SGD) work too. This is coursekit's one
+    training loop: the autoencoders, greedy pretraining and the smoothness probes train through it,
+    and it holds the one divergence policy (:func:`check_divergence`).
 
     Args:
         model: any ``nn.Module`` mapping a batch of inputs to outputs.
@@ -132,10 +163,17 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: tuple, 
         generator: a ``torch.Generator`` for the shuffling, for reproducible runs.
         scheduler: optional learning-rate scheduler, stepped after every optimizer step.
         max_steps: stop after this many steps in total (the last epoch may be partial).
-        eval_train: also evaluate loss/error on the whole training set after each epoch.
+        eval_train: also evaluate loss/error on the whole training set after each epoch (``True``);
+            ``"batches"`` records instead the epoch's average minibatch loss as ``train_loss`` (free,
+            but measured while the model changed); ``False`` records neither.
         on_divergence: ``"raise"`` a :class:`DivergenceError` on a NaN/inf loss, or ``"stop"``
             and return the history with ``history.diverged = True``.
         progress: show a tqdm progress bar over epochs; ``None`` shows it in FULL mode only.
+        batch_loss: ``batch_loss(model, X_b, y_b)`` returns the minibatch loss, for models whose
+            objective is not ``loss_fn(model(X_b), y_b)`` (an autoencoder's ``model.loss(X_b)``).
+        before_step: ``before_step(step, X_b, y_b)`` is called before each step (``step`` counts from
+            0), e.g. to measure the landscape at the current weights on the same minibatch.
+        drop_last: skip the last minibatch of an epoch when it is smaller than ``batch_size``.
 
     Returns:
         a :class:`History`. ``history.steps`` columns: step, epoch, loss (minibatch), grad_norm,
@@ -153,6 +191,14 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: tuple, 
     if max_steps is not None:
         max_steps = _args.positive_int("max_steps", max_steps)
     _args.one_of("on_divergence", on_divergence, {"raise", "stop"})
+    if not (isinstance(eval_train, bool) or eval_train == "batches"):
+        raise ValueError(f"eval_train must be True, False or 'batches', got {eval_train!r}")
+    for name, hook in (("loss_fn", loss_fn), ("batch_loss", batch_loss), ("before_step", before_step)):
+        if hook is not None and not callable(hook):
+            raise TypeError(f"{name} must be callable, got {type(hook).__name__}")
+    if batch_loss is None:
+        def batch_loss(model, Xb, yb):
+            return loss_fn(model(Xb), yb)
     show_bar = full_mode() if progress is None else bool(progress)
 
     history = History()
@@ -165,35 +211,37 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: tuple, 
 
     for epoch in epoch_iter:
         model.train()
-        for Xb, yb in batches(X, y, batch_size, shuffle=shuffle, generator=generator):
+        epoch_loss, epoch_seen = 0.0, 0
+        for Xb, yb in batches(X, y, batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last):
+            if before_step is not None:
+                before_step(step, Xb, yb)
+
             def closure():
                 optimizer.zero_grad()
-                batch_loss = loss_fn(model(Xb), yb)
-                batch_loss.backward()
-                return batch_loss
+                loss = batch_loss(model, Xb, yb)
+                loss.backward()
+                return loss
 
             loss = optimizer.step(closure)
             loss_value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
             step += 1
             seen += len(Xb)
+            epoch_loss += loss_value * len(Xb)
+            epoch_seen += len(Xb)
+            lr = optimizer.param_groups[0].get("lr", float("nan"))
             history.steps.append(step=step, epoch=epoch, loss=loss_value, grad_norm=grad_norm(params),
-                                 examples=seen, time=time.perf_counter() - start,
-                                 lr=optimizer.param_groups[0].get("lr", float("nan")))
-            if not math.isfinite(loss_value):
-                history.diverged = True
-                lr = optimizer.param_groups[0].get("lr")
-                message = (f"Training diverged at epoch {epoch}, step {step}: the minibatch loss became "
-                           f"{loss_value} (learning rate {lr}). The steps overshot until the numbers overflowed; "
-                           f"try a smaller learning rate, gradient clipping, or normalized inputs.")
-                if on_divergence == "raise":
-                    raise DivergenceError(message, history)
+                                 examples=seen, time=time.perf_counter() - start, lr=lr)
+            if check_divergence(loss_value, history, where=f"epoch {epoch}, step {step}", lr=lr,
+                                on_divergence=on_divergence):
                 return history
             if scheduler is not None:
                 scheduler.step()
             if max_steps is not None and step >= max_steps:
                 break
         row = {"epoch": epoch, "step": step, "time": time.perf_counter() - start}
-        if eval_train:
+        if eval_train == "batches":
+            row["train_loss"] = epoch_loss / max(epoch_seen, 1)
+        elif eval_train:
             row.update({f"train_{k}": v for k, v in evaluate(model, X, y, loss_fn).items() if k != "accuracy"})
         if val is not None:
             row.update({f"val_{k}": v for k, v in evaluate(model, *val, loss_fn).items() if k != "accuracy"})
@@ -213,3 +261,62 @@ def _pair(name: str, data) -> tuple:
     if len(X) == 0:
         raise ValueError(f"{name} must contain at least one example")
     return X, y
+
+
+def greedy_supervised_pretraining(sizes, train, *, activation="sigmoid",
+                                  epochs_per_layer=5, lr=0.1, batch_size=64,
+                                  generator=None, loss_fn=None):
+    r"""Greedy layer-wise supervised pretraining of an MLP.
+
+    Stage :math:`l = 1, \dots, L-1`: on top of the hidden layers already trained (frozen), add one new
+    hidden layer and a new output layer, and train only those two for ``epochs_per_layer`` epochs of
+    SGD with :func:`fit`. The result is the full network (trained hidden layers + the last output
+    layer), ready to be fine-tuned end to end.
+
+    Args:
+        sizes: widths of the final network, input first, output last (at least one hidden layer).
+        train: the training set ``(X, y)``.
+        activation: hidden activation (one of ``coursekit.nn.ACTIVATIONS``).
+        epochs_per_layer, lr, batch_size: SGD settings of each stage.
+        generator: for the minibatch order.
+        loss_fn: the loss (cross-entropy by default).
+
+    Returns:
+        ``(model, histories)``: an ``nn.Sequential`` with the same layout as
+        ``coursekit.nn.mlp(sizes, activation)`` and the :class:`History` of each stage.
+    """
+    sizes, act, loss_fn = _pretraining_args(sizes, activation, epochs_per_layer, lr,
+                                            loss_fn)
+    trained, histories = [], []
+    for l in range(1, len(sizes) - 1):
+        new_hidden = [torch.nn.Linear(sizes[l - 1], sizes[l]), act()]
+        head = torch.nn.Linear(sizes[l], sizes[-1])
+        for p in (p for m in trained for p in m.parameters()):
+            p.requires_grad_(False)                 # earlier layers stay as they are
+        model = torch.nn.Sequential(*trained, *new_hidden, head)
+        new_params = [p for m in (*new_hidden, head) for p in m.parameters()]
+        optimizer = torch.optim.SGD(new_params, lr=lr)
+        histories.append(fit(model, optimizer, train, epochs=epochs_per_layer,
+                             batch_size=batch_size, loss_fn=loss_fn,
+                             generator=generator))
+        trained += new_hidden
+    model = torch.nn.Sequential(*trained, head)
+    for p in model.parameters():
+        p.requires_grad_(True)                      # then fine-tune everything
+    return model, histories
+
+
+def _pretraining_args(sizes, activation, epochs_per_layer, lr, loss_fn):
+    """Check greedy_supervised_pretraining's arguments; return (sizes, activation class, loss)."""
+    from .nn import ACTIVATIONS
+
+    sizes = list(sizes)
+    if len(sizes) < 3:
+        raise ValueError(f"sizes must have at least one hidden layer (3 entries), got {sizes!r}")
+    sizes = [_args.positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
+    _args.one_of("activation", activation, ACTIVATIONS)
+    _args.positive_int("epochs_per_layer", epochs_per_layer)
+    _args.positive("lr", lr)
+    if loss_fn is not None and not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+    return sizes, ACTIVATIONS[activation], F.cross_entropy if loss_fn is None else loss_fn

@@ -125,3 +125,115 @@ def test_bad_arguments(call, exc, match):
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(exc, match=match):
         call(model, opt, X, y)
+
+
+def test_greedy_pretraining_builds_the_full_network():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(120, 6, generator=g)
+    y = (X[:, 0] > 0).long()
+    torch.manual_seed(0)
+    model, histories = train.greedy_supervised_pretraining([6, 8, 8, 2], (X, y), activation="tanh",
+                                                           epochs_per_layer=3, lr=0.5, batch_size=30,
+                                                           generator=g)
+    assert [type(m).__name__ for m in model] == ["Linear", "Tanh", "Linear", "Tanh", "Linear"]
+    assert len(histories) == 2 and all(p.requires_grad for p in model.parameters())
+    assert [len(h.epochs) for h in histories] == [3, 3]
+    assert histories[0].epochs["train_loss"][-1] < 0.5
+    with pytest.raises(ValueError, match="hidden layer"):
+        train.greedy_supervised_pretraining([6, 2], (X, y))
+    with pytest.raises(ValueError, match="activation"):
+        train.greedy_supervised_pretraining([6, 4, 2], (X, y), activation="swish")
+    with pytest.raises(ValueError, match="lr"):
+        train.greedy_supervised_pretraining([6, 4, 2], (X, y), lr=0.0)
+
+
+def test_check_divergence_is_the_one_policy():
+    h = train.History()
+    assert train.check_divergence(1.5, h, where="step 1") is False and not h.diverged
+    assert train.check_divergence(float("inf"), h, where="step 2", on_divergence="stop") is True
+    assert h.diverged
+    with pytest.raises(train.DivergenceError, match=r"diverged at step 3: the loss became nan \(learning rate 0.1\)"):
+        train.check_divergence(float("nan"), train.History(), where="step 3", lr=0.1)
+
+
+def test_fit_batch_loss_hook_eval_batches_and_before_step():
+    X, y = _problem()
+    model = _model()
+    seen = []
+    h = train.fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=2, batch_size=64,
+                  eval_train="batches", drop_last=True, generator=torch.Generator().manual_seed(0),
+                  batch_loss=lambda m, xb, yb: F.cross_entropy(m(xb), yb) + 0.0 * len(seen),
+                  before_step=lambda step, xb, yb: seen.append((step, len(xb))))
+    assert seen == [(s, 64) for s in range(6)]                    # 200 // 64 = 3 full batches per epoch
+    steps = h.steps["loss"]
+    assert h.epochs["train_loss"] == pytest.approx([steps[:3].mean(), steps[3:].mean()], rel=1e-12)
+    with pytest.raises(ValueError, match="eval_train"):
+        train.fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (X, y), eval_train="yes")
+    with pytest.raises(TypeError, match="before_step must be callable"):
+        train.fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (X, y), before_step=3)
+
+
+def test_autoencoder_training_is_fit_and_equals_the_plain_loop():
+    X = torch.randn(100, 6, generator=torch.Generator().manual_seed(0))
+
+    def make():
+        torch.manual_seed(0)
+        return ck.autoencoders.mlp_autoencoder([6, 3, 6], "tanh")
+
+    ae = make()
+    h = ck.autoencoders.train_autoencoder(ae, X, torch.optim.Adam(ae.parameters(), lr=1e-2), epochs=3,
+                                          batch_size=32, generator=torch.Generator().manual_seed(1))
+    ref = make()
+    opt, g, means = torch.optim.Adam(ref.parameters(), lr=1e-2), torch.Generator().manual_seed(1), []
+    for _ in range(3):
+        total = 0.0
+        for xb, _ in ck.data.batches(X, X, 32, generator=g):
+            opt.zero_grad()
+            loss = ref.loss(xb)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(xb)
+        means.append(total / len(X))
+    assert h.epochs["train_loss"] == pytest.approx(means, rel=1e-12)
+    for p, q in zip(ae.parameters(), ref.parameters()):
+        assert torch.equal(p, q)
+    with pytest.raises(train.DivergenceError, match="diverged at epoch 1, step 1"):
+        bad = make()
+        ck.autoencoders.train_autoencoder(bad, X * float("inf"), torch.optim.SGD(bad.parameters(), lr=0.1))
+
+
+def test_gan_and_probe_loops_share_the_divergence_policy():
+    G, D = torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)
+    with torch.no_grad():
+        D.weight.fill_(float("nan"))
+    with pytest.raises(train.DivergenceError, match="diverged at GAN step 1"):
+        ck.gan.train(G, D, torch.optim.SGD(G.parameters(), lr=0.1), torch.optim.SGD(D.parameters(), lr=0.1),
+                     lambda m: torch.randn(m, 1), lambda m: torch.randn(m, 1), steps=3, record_every=1)
+    X, y = _problem()
+    model = _model()
+    with pytest.raises(train.DivergenceError, match="diverged at epoch"):
+        ck.smoothness.train_with_probes(model, torch.optim.SGD(model.parameters(), lr=0.1), (X * float("inf"), y),
+                                        steps=5, batch_size=50, step_sizes=[0.1])
+
+
+def test_probe_training_is_fit_and_equals_the_plain_loop():
+    X, y = _problem()
+    model, ref = _model(), _model()
+    out = ck.smoothness.train_with_probes(model, torch.optim.SGD(model.parameters(), lr=0.2), (X, y), steps=9,
+                                          batch_size=64, step_sizes=[0.1, 0.2], probe_every=4,
+                                          generator=torch.Generator().manual_seed(0))
+    opt, g, losses, probed = torch.optim.SGD(ref.parameters(), lr=0.2), torch.Generator().manual_seed(0), [], []
+    while len(losses) < 9:
+        for xb, yb in ck.data.batches(X, y, 64, generator=g, drop_last=True):
+            if len(losses) % 4 == 0:
+                probed.append(ck.smoothness.probe_along_gradient(ref, xb, yb, [0.1, 0.2])["loss_range"])
+            opt.zero_grad()
+            loss = F.cross_entropy(ref(xb), yb)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            if len(losses) == 9:
+                break
+    assert list(out["step"]) == [0, 4, 8]
+    assert out["loss"] == pytest.approx(losses, rel=1e-12)
+    assert out["loss_range"] == pytest.approx(probed, rel=1e-12)
