@@ -85,6 +85,7 @@ def test_a_printed_number_checks_the_prose_to_its_precision():
 
 def test_percent_fraction_and_thousands_are_the_same_value():
     assert unchecked("12% of the entries", printed="fraction 0.123") == []
+    assert unchecked("within 1% of it", code="k = 1") == ["1%"]                 # 1% is 0.01, not 1
     assert unchecked("a fraction 0.12", printed="12.3%") == []
     assert unchecked("60,000 examples", printed="n = 60000") == []
     assert unchecked("60 000 examples".replace(" ", "\u202f"), code="n = 60_000") == []
@@ -93,6 +94,8 @@ def test_percent_fraction_and_thousands_are_the_same_value():
 def test_a_bare_power_of_ten_is_an_order_of_magnitude():
     assert unchecked("about 10⁴ times smaller", printed="ratio 2.3e+04") == []
     assert unchecked("about 10⁴ times smaller", printed="ratio 6.3e+04") == ["10⁴"]
+    assert unchecked("about 10⁴ times smaller", code="n = 5000") == ["10⁴"]   # code: exact values only
+    assert unchecked("about 10⁴ times smaller", code="n = 10_000") == []
 
 
 def test_numbers_in_markdown_are_not_their_own_evidence():

@@ -22,7 +22,7 @@ Rules, in the order they apply:
   60,000 = 60 000 = 60{,}000; signs are ignored.
 - A number of the code matches exactly; a printed number matches when it rounds to the prose's
   precision (prose 0.03 matches a printed 0.0312; prose 18 matches 18.4); a bare power of ten
-  (10⁴) matches a value of that order of magnitude.
+  (10⁴) matches a printed value of that order of magnitude (2.3e+04, not 5000 in the code).
 - What remains may be listed, with a reason, in tools/prose_numbers_exceptions.toml (a number
   quoted from a paper, a constant of the text); an entry that matches nothing is an error.
 """
@@ -313,9 +313,6 @@ def is_checked(number: Number, evidence: Evidence) -> bool:
                     return True
             elif abs(e - value) <= tolerance * (1 + 1e-9) + 1e-15:
                 return True
-    if number.power_of_ten:
-        return any(e > 0 and round(math.log10(e)) == round(math.log10(number.value))
-                   for e in evidence.code)
     return False
 
 
