@@ -66,6 +66,10 @@ def test_words_names_references_years_and_code_are_not_numbers():
     assert stated(text) == []
 
 
+def test_a_value_after_an_ordinary_word_is_a_number():
+    assert stated("with step 0.1, at step 200 and row 3") == ["0.1", "200"]
+
+
 def test_equation_constants_are_skipped_but_stated_values_in_math_are_kept():
     math = (
         r"$$E = \tfrac12 \|x - W z\|_2^2 + \alpha\|z\|_1, "

@@ -100,7 +100,6 @@ REFERENCE_WORDS = (
     "example",
     "problem",
     "homework",
-    "step",
 )
 # A number in prose: 1.5, 60,000, 60 000 (thin spaces), 1e-3, 2×10⁻³, 10⁻³, 5%, 4x.
 _DIGITS = r"\d+(?:(?:,|\u2009|\u202f|\u00a0|\\,|\{,\})\d{3})*(?:\.\d+)?"
