@@ -14,7 +14,9 @@ log(1 - D) = logsigmoid(-a) are computed without overflow. The module holds:
 * :func:`optimal_discriminator` D* = p_data / (p_data + p_g), :func:`jensen_shannon` and
   :func:`value_of_densities` to check the theory on densities known in closed form;
 * toy data: :func:`mixture_1d`, :func:`ring_of_gaussians`, :func:`ring_centers`, and
-  :func:`mode_coverage` to measure mode collapse.
+  :func:`mode_coverage` to measure mode collapse;
+* :func:`generator_criterion`, :func:`function_space_descent`: Proposition 2
+  (p_g converges to p_data when updated in function space against D*).
 """
 from __future__ import annotations
 
@@ -417,3 +419,81 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, *, r
     counts = torch.bincount(nearest[good], minlength=len(centers)).cpu()
     covered = int((counts >= min_fraction * len(samples) / len(centers)).sum())
     return ModeCoverage(covered=covered, high_quality=float(good.float().mean()), counts=counts)
+
+
+# ----------------------------------------------------------------------------------
+# Proposition 2: convergence of p_g in function space, on a finite set
+# ----------------------------------------------------------------------------------
+
+def _distribution(name: str, p: torch.Tensor) -> torch.Tensor:
+    _args.tensor(name, p, ndim=1, floating=True)
+    if bool((p < 0).any()) or abs(float(p.sum()) - 1) > 1e-6:
+        raise ValueError(
+            f"{name} must be a probability vector (non-negative, summing to 1)")
+    return p
+
+
+def generator_criterion(p_data: torch.Tensor, p_g: torch.Tensor) -> float:
+    """C(G) = max_D V(D, G) for two distributions on a finite set of points.
+
+        C(G) = sum_x p_data(x) log D*(x) + p_g(x) log(1 - D*(x))
+             = -log 4 + 2 JSD(p_data || p_g),   D* = p_data / (p_data + p_g)
+
+    (Theorem 1 of Goodfellow et al., 2014). Terms with a zero weight are 0.
+
+    Args:
+        p_data, p_g: probability vectors of the same length.
+    """
+    _distribution("p_data", p_data)
+    _distribution("p_g", p_g)
+    _args.same_length(("p_data", "p_g"), p_data, p_g)
+    total = (p_data + p_g).clamp_min(torch.finfo(p_data.dtype).tiny)
+    return float((_xlogy(p_data, p_data / total) + _xlogy(p_g, p_g / total)).sum())
+
+
+@dataclass
+class FunctionSpaceRun:
+    """Result of :func:`function_space_descent`."""
+
+    p_g: torch.Tensor        # the generator's distribution after the last step
+    criterion: torch.Tensor  # C(G) before the first step and after each (steps + 1)
+
+
+def function_space_descent(p_data: torch.Tensor, p_g: torch.Tensor, lr: float,
+                           steps: int) -> FunctionSpaceRun:
+    """Proposition 2 of Goodfellow et al. (2014) on a finite set: steps on p_g itself.
+
+    At every step the discriminator is the optimal one, D* = p_data / (p_data + p_g),
+    and the generator's distribution takes a step on
+
+        U(p_g, D) = sum_x p_data(x) log D(x) + p_g(x) log(1 - D(x)),
+
+    whose gradient in p_g at D = D* is g(x) = log(1 - D*(x)); by Danskin's theorem it
+    is also the gradient of the convex C(G) = max_D U. The step is a mirror-descent
+    (exponentiated-gradient) step, which keeps p_g a probability vector:
+
+        p_g(x) <- p_g(x) exp(-lr g(x)) / sum_x' p_g(x') exp(-lr g(x')).
+
+    Args:
+        p_data: the data distribution, a probability vector.
+        p_g: the starting distribution, strictly positive everywhere (a
+            multiplicative step never creates mass where there is none).
+        lr: the step size, > 0 (lr = 1 gives p_g <- (p_g + p_data) / 2).
+        steps: the number of steps, >= 0.
+    """
+    _distribution("p_data", p_data)
+    _distribution("p_g", p_g)
+    _args.same_length(("p_data", "p_g"), p_data, p_g)
+    if not bool((p_g > 0).all()):
+        raise ValueError("p_g must be strictly positive everywhere")
+    lr = _args.positive("lr", lr)
+    steps = _args.positive_int("steps", steps, allow_zero=True)
+    criterion = [generator_criterion(p_data, p_g)]
+    for _ in range(steps):
+        d_star = optimal_discriminator(p_data, p_g)
+        g = torch.log1p(-d_star)                      # dU/dp_g at D = D*
+        p_g = p_g * torch.exp(-lr * (g - g.max()))    # shifted: no overflow
+        p_g = p_g / p_g.sum()
+        criterion.append(generator_criterion(p_data, p_g))
+    return FunctionSpaceRun(p_g=p_g,
+                            criterion=torch.tensor(criterion, dtype=torch.float64))

@@ -29,6 +29,7 @@ __all__ = [
     "soft_threshold", "energy", "lipschitz_constant", "ista_operators", "Iterates", "ista", "fista",
     "optimality_violation", "optimal_codes", "code_error", "code_loss", "Dictionary", "learn_dictionary", "LISTA",
     "block_coordinate_descent", "alternate_blocks",
+    "ista_surrogate",
 ]
 
 
@@ -579,3 +580,41 @@ def block_coordinate_descent(X: torch.Tensor, num_atoms: int, alpha: float, *, r
     Z = torch.zeros(len(X), m, dtype=X.dtype, device=X.device)
     W_d, Z, J = alternate_blocks(X, W_d, Z, alpha, rounds=rounds, inner_steps=inner_steps)
     return {"W_d": W_d, "Z": Z, "energy": torch.tensor(J, dtype=torch.float64)}
+# ----------------------------------------------------------------------------------
+# ISTA as majorization-minimization
+
+def ista_surrogate(x: torch.Tensor, z: torch.Tensor, z_k: torch.Tensor,
+                   W_d: torch.Tensor, alpha: float, L: float) -> torch.Tensor:
+    """The upper bound that one ISTA step from z_k minimizes, at the codes z.
+
+        Q_L(z; z_k) = g(z_k) + grad g(z_k)'(z - z_k) + L/2 ||z - z_k||^2
+                      + alpha ||z||_1,
+        g(z) = 1/2 ||x - W_d z||^2,   grad g(z) = -W_d'(x - W_d z).
+
+    Q_L(z; z_k) - E(x, z) = 1/2 (z - z_k)'(L I - W_d'W_d)(z - z_k): the surrogate
+    lies above the energy for every z exactly when L >= the largest eigenvalue of
+    W_d'W_d, and touches it at z = z_k. Its minimizer over z is the ISTA step
+    h_{alpha/L}(z_k + W_d'(x - W_d z_k) / L), so that
+    E(z_{k+1}) <= Q_L(z_{k+1}; z_k) <= Q_L(z_k; z_k) = E(z_k).
+
+    Args:
+        x: inputs, shape (B, n) or (n,).
+        z, z_k: codes, shape (B, m) or (m,): where to evaluate, and the iterate.
+        W_d: the dictionary, shape (n, m).
+        alpha: the sparsity weight, >= 0.
+        L: the curvature of the quadratic bound, > 0 (any value: it is an upper
+            bound only when L >= lambda_max(W_d'W_d)).
+
+    Returns:
+        the surrogate's values, shape (B,) (a 0-d tensor for a single input).
+    """
+    X, single = _inputs(x, W_d)
+    Z = _codes("z", z, len(X), W_d.shape[1])
+    Z_k = _codes("z_k", z_k, len(X), W_d.shape[1])
+    alpha = _args.real("alpha", alpha, low=0.0)
+    L = _args.positive("L", L)
+    residual = X - Z_k @ W_d.T                    # x - W_d z_k, one row per input
+    step = Z - Z_k
+    Q = (0.5 * residual.pow(2).sum(1) - (residual @ W_d * step).sum(1)
+         + 0.5 * L * step.pow(2).sum(1) + alpha * Z.abs().sum(1))
+    return Q[0] if single else Q
