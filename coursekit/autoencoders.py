@@ -10,6 +10,8 @@ What this module holds (the book's chapter on autoencoders runs all of it):
   :func:`salt_and_pepper`, :func:`masking`, :func:`blur`, :func:`corruption`, :class:`MixedCorruption`)
   and :func:`psnr` to score the result;
 * :func:`pretrain_stack`, greedy layer-wise pretraining of a stacked autoencoder;
+* :class:`ContractiveAutoencoder` with its Jacobian penalty :func:`contractive_penalty`;
+* :class:`SkipAutoencoder`, skip connections between encoder and decoder (for denoising);
 * :class:`VariationalAutoencoder`, a small look ahead (a mean and a variance per code unit);
 * :func:`train_autoencoder`, the minibatch loop all of them use (it minimizes ``model.loss(x)``).
 
@@ -34,7 +36,8 @@ __all__ = [
     "principal_angles", "kl_sparsity", "SparseAutoencoder", "max_activating_inputs", "gaussian_noise",
     "salt_and_pepper", "masking", "blur", "CORRUPTIONS", "Corruption", "corruption", "MixedCorruption",
     "DenoisingAutoencoder", "psnr", "train_autoencoder", "pretrain_stack", "gaussian_kl",
-    "VariationalAutoencoder",
+    "VariationalAutoencoder", "contractive_penalty", "ContractiveAutoencoder", "encoder_jacobian_norm",
+    "SKIPS", "SkipAutoencoder",
 ]
 
 
@@ -463,15 +466,17 @@ class DenoisingAutoencoder(nn.Module):
     for every minibatch. ``forward`` does not corrupt: it denoises whatever it is given.
 
     Args:
-        autoencoder: any :class:`Autoencoder` (its regularizer still applies).
+        autoencoder: any :class:`Autoencoder` (its regularizer still applies) or another module with
+            ``loss(x, target)``, such as :class:`SkipAutoencoder`.
         corruption: a callable ``corruption(x, generator=None) -> x~``, e.g. from :func:`corruption`.
         generator: optional ``torch.Generator`` for the corruptions, for reproducible training.
     """
 
     def __init__(self, autoencoder: Autoencoder, corruption: Callable, *, generator: torch.Generator | None = None):
         super().__init__()
-        if not isinstance(autoencoder, Autoencoder):
-            raise TypeError(f"autoencoder must be a coursekit Autoencoder, got {type(autoencoder).__name__}")
+        if not (isinstance(autoencoder, nn.Module) and hasattr(autoencoder, "loss")):
+            raise TypeError(f"autoencoder must be an nn.Module with loss(x, target), such as a coursekit "
+                            f"Autoencoder, got {type(autoencoder).__name__}")
         if not callable(corruption):
             raise TypeError(f"corruption must be callable as corruption(x, generator), got {type(corruption).__name__}")
         self.autoencoder = autoencoder
@@ -663,3 +668,124 @@ class VariationalAutoencoder(nn.Module):
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterization
         recon = (self.decode(z) - target).pow(2).flatten(1).sum(1) / (2 * self.noise_var)
         return (recon + gaussian_kl(mu, logvar)).mean()
+
+
+# --------------------------------------------------------------------------------------------
+# Contractive autoencoders: a small derivative of the code
+# --------------------------------------------------------------------------------------------
+
+def contractive_penalty(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The squared Frobenius norm of the Jacobian of a sigmoid encoder, averaged over a batch.
+
+    For h = sigmoid(W x + b) the Jacobian is dh/dx = diag(h * (1 - h)) W, so
+
+        ||dh/dx||_F^2 = sum_j (h_j (1 - h_j))^2 sum_i W_ji^2,
+
+    computed here in closed form, without autograd, for every row of ``h``.
+
+    Args:
+        h: codes of a batch, shape (m, s), each entry in (0, 1).
+        weight: the encoder's weight matrix W, shape (s, d).
+
+    Returns:
+        a scalar tensor: the mean over the batch of ||dh/dx||_F^2.
+    """
+    slope = h * (1 - h)                        # sigmoid'(W x + b), shape (m, s)
+    row_norms = weight.pow(2).sum(dim=1)       # sum_i W_ji^2, shape (s,)
+    return (slope.pow(2) * row_norms).sum(dim=1).mean()
+
+
+class ContractiveAutoencoder(Autoencoder):
+    """One sigmoid hidden layer whose code is penalized for changing with its input.
+
+    h = sigmoid(W x + b),  x' = g(h),
+    J_CAE = (1/m) sum_i ||x_i - x'_i||^2 + lam (1/m) sum_i ||dh/dx (x_i)||_F^2
+
+    (Rifai et al., 2011). The penalty makes the code locally invariant to small changes of the
+    input in every direction; the reconstruction term keeps it sensitive along the directions in
+    which the data vary. The balance of the two learns the data's local directions of variation.
+
+    Args:
+        d: input dimension.
+        s: number of hidden units.
+        lam: weight of the Jacobian penalty (>= 0).
+        output: decoder output activation (``"identity"`` or ``"sigmoid"``).
+    """
+
+    def __init__(self, d: int, s: int, *, lam: float = 0.1, output: str = "identity"):
+        d = _args.positive_int("d", d)
+        s = _args.positive_int("s", s)
+        _args.one_of("output", output, ACTIVATIONS)
+        decoder = nn.Sequential(nn.Linear(s, d), ACTIVATIONS[output]())
+        super().__init__(nn.Sequential(nn.Linear(d, s), nn.Sigmoid()), decoder)
+        self.lam = _args.real("lam", lam, low=0.0)
+
+    def regularizer(self, h: torch.Tensor) -> torch.Tensor:
+        """lam * mean_i ||dh/dx (x_i)||_F^2, in closed form for the sigmoid encoder."""
+        return self.lam * contractive_penalty(h, self.encoder[0].weight)
+
+
+def encoder_jacobian_norm(encode: Callable, X: torch.Tensor) -> torch.Tensor:
+    """||dh/dx||_F for every row x of X, by autograd: how much the code moves when x moves.
+
+    Works for any encoder (one Jacobian per example; meant for small batches and checks).
+    """
+    _args.tensor("X", X, ndim=2, floating=True)
+    norms = [torch.autograd.functional.jacobian(encode, x).norm() for x in X]
+    return torch.stack(norms)
+
+
+# --------------------------------------------------------------------------------------------
+# Skip connections in a denoising autoencoder
+# --------------------------------------------------------------------------------------------
+
+SKIPS = ("shallow", "deep")
+
+
+class SkipAutoencoder(nn.Module):
+    """An MLP autoencoder d -> w1 -> w2 -> k -> w2 -> w1 -> d with optional skip connections.
+
+    a1 = act(E1 x),  a2 = act(E2 a1),  h = E3 a2                  (encoder)
+    b2 = act(D3 h) [+ a2],  b1 = act(D2 b2) [+ a1],  x' = out(D1 b1)  (decoder)
+
+    A *deep* skip adds the encoder's inner activation a2 to the decoder's b2, next to the code; a
+    *shallow* skip adds a1, the layer next to the input, to b1, the layer next to the output. A
+    skip gives the decoder details of the input that the bottleneck h cannot carry. Trained on
+    clean inputs it lets the network copy them; trained to denoise (see
+    :class:`DenoisingAutoencoder`), it carries the information the decoder needs to keep.
+
+    Args:
+        sizes: ``[d, w1, w2, k]``, the widths from the input to the code.
+        skips: which skips to use, a subset of ``("shallow", "deep")``.
+        activation: hidden activation, one of ``coursekit.nn.ACTIVATIONS``.
+        output: activation after the last layer, e.g. ``"sigmoid"`` for pixels in [0, 1].
+    """
+
+    def __init__(self, sizes: Sequence[int], skips: Sequence[str] = (), *, activation: str = "relu",
+                 output: str = "identity"):
+        super().__init__()
+        sizes = [_args.positive_int("sizes", s) for s in sizes]
+        if len(sizes) != 4:
+            raise ValueError(f"sizes must be [d, w1, w2, k], got {sizes!r}")
+        skips = tuple(skips)
+        for skip in skips:
+            _args.one_of("skips", skip, SKIPS)
+        _args.one_of("activation", activation, ACTIVATIONS)
+        _args.one_of("output", output, ACTIVATIONS)
+        d, w1, w2, k = sizes
+        self.E1, self.E2, self.E3 = nn.Linear(d, w1), nn.Linear(w1, w2), nn.Linear(w2, k)
+        self.D3, self.D2, self.D1 = nn.Linear(k, w2), nn.Linear(w2, w1), nn.Linear(w1, d)
+        self.act, self.out = ACTIVATIONS[activation](), ACTIVATIONS[output]()
+        self.skips = skips
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a1 = self.act(self.E1(x))
+        a2 = self.act(self.E2(a1))
+        h = self.E3(a2)
+        b2 = self.act(self.D3(h)) + (a2 if "deep" in self.skips else 0)
+        b1 = self.act(self.D2(b2)) + (a1 if "shallow" in self.skips else 0)
+        return self.out(self.D1(b1))
+
+    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        """The reconstruction loss of the output against the target (default: the input)."""
+        return reconstruction_loss(self(x), x if target is None else target)
