@@ -19,7 +19,6 @@ import ast
 import inspect
 import re
 import textwrap
-import warnings
 
 _REGION_START = re.compile(r"^\s*# region: (?P<name>[\w.-]+)\s*$")
 _REGION_END = re.compile(r"^\s*# endregion\b.*$")
@@ -103,8 +102,6 @@ def show(
     *,
     region: str | None = None,
     docstring: bool = False,
-    start: str | None = None,
-    stop: str | None = None,
 ) -> SourceCode:
     """Return the source of a coursekit function, class or method for display.
 
@@ -114,8 +111,6 @@ def show(
             ``# endregion`` in the source of ``obj``.
         docstring: keep the docstring (by default it is left out: the surrounding text
             explains the code).
-        start, stop: deprecated free-text anchors, kept only until no chapter uses them
-            (``tests/test_listings.py`` fails on any chapter that does); use ``region``.
 
     Returns:
         a :class:`SourceCode` that renders as a Python code block (its ``repr`` is plain
@@ -151,32 +146,6 @@ def show(
         first, end = marked[region]
         lines = lines[first:end]
         title += f" (region `{region}`)"
-    if start is not None or stop is not None:
-        warnings.warn(
-            "show(start=..., stop=...) is deprecated: show a whole function or a "
-            "marked region",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        lines = _text_anchored(lines, start, stop, title)
-        title += f" (from `{start.strip()}`)" if start is not None else ""
     return SourceCode(
         textwrap.dedent("\n".join(_without_markers(lines))).rstrip(), title
     )
-
-
-def _text_anchored(
-    lines: list[str], start: str | None, stop: str | None, title: str
-) -> list[str]:
-    """The deprecated free-text selection (until the last chapter stops using it)."""
-    if start is not None:
-        hits = [i for i, line in enumerate(lines) if start in line]
-        if not hits:
-            raise ValueError(f"start={start!r} does not occur in the source of {title}")
-        lines = lines[hits[0] :]
-    if stop is not None:
-        hits = [i for i, line in enumerate(lines) if i > 0 and stop in line]
-        if not hits:
-            raise ValueError(f"stop={stop!r} does not occur in the source of {title}")
-        lines = lines[: hits[0]]
-    return lines

@@ -69,19 +69,14 @@ def test_show_renders_source_without_docstring_by_default():
     assert md.startswith("*coursekit.data.batches*") and "```python" in md
     assert "def batches(" in shown.text and "Yield minibatches" not in shown.text
     assert "Yield minibatches" in ck.show(ck.data.batches, docstring=True).text
-    with pytest.deprecated_call():   # free-text anchors: until no chapter uses them
-        part = ck.show(ck.train.fit, start="for epoch in", stop="row = ")
-    assert part.text.startswith("for epoch in") and "row = " not in part.text
-    assert "coursekit.train.fit" in repr(part)
+    assert "coursekit.data.batches" in repr(shown)
 
 
 def test_show_bad_arguments():
     with pytest.raises(TypeError, match="obj must be"):
         ck.show(3)
-    with pytest.raises(ValueError, match="start="), pytest.deprecated_call():
-        ck.show(ck.data.batches, start="no such text")
-    with pytest.raises(ValueError, match="stop="), pytest.deprecated_call():
-        ck.show(ck.data.batches, stop="no such text")
+    with pytest.raises(TypeError, match="start"):      # free-text anchors are gone: regions
+        ck.show(ck.data.batches, start="def batches")
     with pytest.raises(ValueError, match="region='nope' is not marked"):
         ck.show(ck.data.batches, region="nope")
 
