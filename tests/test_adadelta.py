@@ -85,6 +85,18 @@ def test_update_by_hand():
     torch.testing.assert_close(uu, u_new, rtol=0, atol=1e-15)
 
 
+def test_step_has_no_side_effects_and_matches_update():
+    g = torch.Generator().manual_seed(4)
+    theta, grad, v, u = (f(4, generator=g, dtype=torch.float64)
+                         for f in (torch.randn, torch.randn, torch.rand, torch.rand))
+    copies = [t.clone() for t in (theta, grad, v, u)]
+    new_theta, new_v, new_u = ko.adadelta_step(theta, grad, v, u, lr=0.5, rho=0.8, eps=1e-5)
+    for t, c in zip((theta, grad, v, u), copies):
+        assert torch.equal(t, c)
+    ko.adadelta_update(theta, grad, v, u, lr=0.5, rho=0.8, eps=1e-5)
+    assert torch.equal(new_theta, theta) and torch.equal(new_v, v) and torch.equal(new_u, u)
+
+
 def test_first_step_and_constant_slope_law():
     """First step: sqrt(eps / ((1 - rho) g^2 + eps)) g; on a constant slope the squared step
     grows linearly, by (1 - rho) eps per step: AdaDelta accelerates where AdaGrad slows down."""

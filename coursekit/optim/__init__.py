@@ -4,7 +4,7 @@ Each optimizer's docstring states its update rule as the book writes it; where a
 coincides with ``torch.optim``, the results are identical (see tests/test_optim.py).
 """
 from .adaptive import AdaGrad, Adagrad, Adam, AdamW, RMSProp, RMSprop, ewma
-from .adadelta import Adadelta, adadelta_update
+from .adadelta import Adadelta, adadelta_step, adadelta_update
 from .averaging import PolyakAverage
 from .delta_bar_delta import DeltaBarDelta
 from .schedules import InverseTimeDecay, LinearDecay

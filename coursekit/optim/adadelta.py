@@ -12,7 +12,7 @@ import torch
 from ._base import (ValidatedOptimizer, check_bool, check_eps, check_lr, check_nonnegative,
                     check_unit_interval, evaluate_closure, params_with_grad)
 
-__all__ = ["adadelta_update", "Adadelta"]
+__all__ = ["adadelta_update", "adadelta_step", "Adadelta"]
 
 
 def _check_same_shape(param: torch.Tensor, **tensors: torch.Tensor) -> None:
@@ -62,6 +62,21 @@ def adadelta_update(param: torch.Tensor, grad: torch.Tensor, square_avg: torch.T
     acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)       # u ← ρ u + (1 − ρ) Δθ²
     param.add_(delta, alpha=-lr)                                    # θ ← θ − η Δθ
     return delta
+
+
+def adadelta_step(theta: torch.Tensor, grad: torch.Tensor, square_avg: torch.Tensor,
+                  acc_delta: torch.Tensor, lr: float = 1.0, rho: float = 0.9,
+                  eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""One AdaDelta step without side effects: returns the new ``(theta, square_avg, acc_delta)``.
+
+    The same equations as :func:`adadelta_update`, applied to copies of the inputs::
+
+        v' = ρ v + (1 − ρ) g ⊙ g,   Δθ = √(u + δ) / √(v' + δ) ⊙ g,
+        u' = ρ u + (1 − ρ) Δθ ⊙ Δθ,   θ' = θ − η Δθ
+    """
+    theta, v, u = theta.detach().clone(), square_avg.clone(), acc_delta.clone()
+    adadelta_update(theta, grad, v, u, lr=lr, rho=rho, eps=eps)
+    return theta, v, u
 
 
 class Adadelta(ValidatedOptimizer):
