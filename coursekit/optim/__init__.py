@@ -9,6 +9,7 @@ multi-tensor fast path that gives the same numbers bit for bit (tests/test_optim
 """
 from .adaptive import (AdaGrad, Adagrad, Adam, AdamW, RMSProp, RMSprop, adagrad_update,
                        adam_update, ewma, rmsprop_update)
+from .adadelta import Adadelta, adadelta_step, adadelta_update
 from .averaging import PolyakAverage, polyak_update
 from .delta_bar_delta import DeltaBarDelta, delta_bar_delta_update
 from .schedules import InverseTimeDecay, LinearDecay
