@@ -1,4 +1,5 @@
-"""coursekit.convolution: the two sums against torch, receptive fields, costs, pooling."""
+"""coursekit.convolution: the two sums against torch, receptive fields, costs,
+pooling."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,8 @@ def test_convolution_flips_the_kernel(seed):
 
 
 def test_convolution_matches_the_definition_on_a_delta():
-    # convolving a unit impulse with w gives w itself (flipped sum), cross-correlation gives it flipped
+    # a unit impulse convolved with w gives w itself (flipped sum);
+    # cross-correlated, it gives w flipped
     x = torch.zeros(5, 5, dtype=torch.float64)
     x[2, 2] = 1.0
     w = torch.arange(9, dtype=torch.float64).reshape(3, 3)
@@ -44,7 +46,8 @@ def test_receptive_field():
 
 def test_costs_match_counted_multiplications():
     net = cknn.LeNet(32)
-    counted = {name: mults for name, _, _, mults in C.multiply_counts(net, torch.zeros(1, 1, 32, 32))}
+    rows = C.multiply_counts(net, torch.zeros(1, 1, 32, 32))
+    counted = {name: mults for name, _, _, mults in rows}
     assert counted == {"features.0": C.conv_layer_cost(32, 32, 5, 5, 1, 4),
                        "features.3": C.conv_layer_cost(14, 14, 5, 5, 4, 6),
                        "classifier.1": C.dense_layer_cost(150, 128),
@@ -64,7 +67,8 @@ def test_pooling_unchanged_shifts():
     assert (C.pooling_unchanged_shifts(2) == 3).all()
     three = C.pooling_unchanged_shifts(3)
     assert three.tolist() == [[3, 5, 3], [5, 8, 5], [3, 5, 3]]
-    assert (C.pooling_unchanged_shifts(1) == 0).all()      # no pooling: every shift shows
+    # no pooling: every shift shows
+    assert (C.pooling_unchanged_shifts(1) == 0).all()
 
 
 def test_bad_arguments():
