@@ -4,6 +4,8 @@ The book build (Jupyter Book, `execute_notebooks: cache`) runs the chapters that
 entry in its jupyter-cache, one after the other. This script fills the same cache first with
 jupyter-cache's parallel executor, so a first build on a laptop takes about half as long; chapters
 already cached (by an earlier build, or by `make test`, whose nbval run stores them) are skipped.
+The cache is the book's folder for the current version of coursekit (tools/bookcache.py): after a
+change to the library, every chapter is executed again.
 A chapter that fails is reported here and left out of the cache: the build then runs it again and
 stops with its traceback.
 
@@ -18,16 +20,19 @@ import sys
 import time
 from pathlib import Path
 
+from bookcache import cache_path
+
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = ROOT / "_build" / ".jupyter_cache"     # execute.cache in _config.yml
 TIMEOUT_S = 300                                 # execute.timeout in _config.yml
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notebooks", type=Path, default=ROOT / "notebooks", help="folder of the chapters")
-    parser.add_argument("--cache", type=Path, default=CACHE, help="the book's jupyter-cache")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="the book's jupyter-cache (default: the folder for this coursekit)")
     args = parser.parse_args(argv)
+    args.cache = args.cache or cache_path(ROOT)
     # Several kernels share the cores: one thread each (the chapters' tensors are small).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")

@@ -1,0 +1,145 @@
+"""The whole book as one PDF, made offline: `make pdf`.
+
+1. A single-page build of the book (Jupyter Book's `singlehtml` builder). It reuses the executions
+   of `make book` (the same jupyter-cache), so no chapter runs again.
+2. Debian's chromium (headless, through Playwright, no network) opens that page, waits for MathJax
+   and the widgets, puts a table of contents at the front (links to every chapter and section),
+   and prints it with the book's print styles (book/static/coursekit.css): no navigation, code
+   wrapped, every slider figure as a small grid of all its frames, each captioned with its values.
+   The PDF keeps the links (cross-references, the table of contents) and an outline (bookmarks).
+
+    .venv/bin/python tools/book_pdf.py                  # -> _build/html/optimization-for-deep-learning.pdf
+    .venv/bin/python tools/book_pdf.py --skip-build     # reprint the existing single-page build
+
+The download menu of every page of the HTML book links to the PDF (book/static/coursekit.js).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from measure_book import launch, wait_typeset  # noqa: E402
+
+SINGLE = ROOT / "_build" / "singlehtml"
+PDF = ROOT / "_build" / "html" / "optimization-for-deep-learning.pdf"
+
+# Widgets render asynchronously after the page has loaded: wait until every embedded view has
+# been replaced by its widget (or 30 s).
+WIDGETS_DONE = """() => {
+  const views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]');
+  const done = Array.from(views).filter(s => s.parentElement.querySelector('.jupyter-widgets'));
+  return done.length === views.length;
+}"""
+
+# A table of contents at the front: every chapter (h1) and section (h2) with a link to it.
+TABLE_OF_CONTENTS = """(title) => {
+  const article = document.querySelector('article.bd-article') || document.body;
+  const nav = document.createElement('nav');
+  nav.className = 'coursekit-print-toc';
+  nav.innerHTML = '<h1>' + title + '</h1><h2>Contents</h2>';
+  const list = document.createElement('ol');
+  let chapter = null;
+  for (const heading of article.querySelectorAll('h1, h2')) {
+    const section = heading.closest('section[id]');
+    if (!section) continue;
+    const text = heading.textContent.replace(/[#¶]\\s*$/, '').trim();
+    const item = document.createElement('li');
+    item.innerHTML = '<a href="#' + section.id + '"></a>';
+    item.firstChild.textContent = text;
+    if (heading.tagName === 'H1' || !chapter) {
+      list.appendChild(item);
+      chapter = document.createElement('ol');
+      item.appendChild(chapter);
+    } else {
+      chapter.appendChild(item);
+    }
+  }
+  nav.appendChild(list);
+  article.prepend(nav);
+  return list.children.length;
+}"""
+
+PRINT_CSS = """
+.coursekit-print-toc { break-after: page; }
+.coursekit-print-toc ol { list-style: none; padding-left: 1.2em; }
+.coursekit-print-toc > ol > li { margin-top: 0.4em; font-weight: 600; }
+.coursekit-print-toc > ol > li > ol { font-weight: 400; font-size: 0.9em; }
+article.bd-article section > h1 { break-before: page; }
+"""
+
+
+def build_single_page() -> None:
+    jb = Path(sys.executable).parent / "jupyter-book"
+    result = subprocess.run([str(jb), "build", str(ROOT), "--builder", "singlehtml", "--quiet"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    if result.returncode != 0:
+        raise SystemExit(f"the single-page build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+
+
+def count_pages(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf))
+
+
+def print_pdf(single: Path, target: Path, title: str) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 1400})
+            outside = []
+            page.route("**/*", lambda route: (outside.append(route.request.url), route.abort())
+                       if route.request.url.startswith(("http:", "https:")) else route.continue_())
+            page.goto(single.as_uri())
+            wait_typeset(page)
+            if page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count():
+                page.wait_for_function(WIDGETS_DONE, timeout=30000)
+            entries = page.evaluate(TABLE_OF_CONTENTS, title)
+            page.add_style_tag(content=PRINT_CSS)
+            page.emulate_media(media="print")
+            page.wait_for_timeout(500)
+            figures = page.evaluate("() => Array.from(document.querySelectorAll('img'))"
+                                    ".filter(i => i.complete && i.naturalWidth > 0).length")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            page.pdf(path=str(target), format="A4", print_background=True, outline=True, tagged=True,
+                     margin={"top": "16mm", "bottom": "16mm", "left": "14mm", "right": "14mm"},
+                     display_header_footer=True, header_template="<span></span>",
+                     footer_template='<div style="font-size:8px;width:100%;text-align:center">'
+                                     '<span class="pageNumber"></span></div>')
+        finally:
+            browser.close()
+    return {"chapters": entries, "figures": figures, "blocked": outside}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip-build", action="store_true", help="reuse the single-page build")
+    parser.add_argument("--output", type=Path, default=PDF)
+    args = parser.parse_args(argv)
+    if not (ROOT / "_build" / "html" / "index.html").exists():
+        print("build the book first: `make book`")
+        return 1
+    start = time.perf_counter()
+    if not args.skip_build:
+        build_single_page()
+    built = time.perf_counter()
+    title = re.search(r'^title:\s*"?([^"\n]+)', (ROOT / "_config.yml").read_text(), re.M).group(1)
+    found = print_pdf(SINGLE / "index.html", args.output, title)
+    data = args.output.read_bytes()
+    end = time.perf_counter()
+    print(f"{args.output.relative_to(ROOT)}: {len(data) / 1e6:.1f} MB, {count_pages(data)} pages, "
+          f"{found['chapters']} entries in the table of contents, {found['figures']} images; "
+          f"single-page build {built - start:.0f} s, printing {end - built:.0f} s")
+    if found["blocked"]:
+        print(f"blocked requests to the network: {found['blocked'][:3]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
