@@ -67,7 +67,7 @@ book:
 
 # The three set-up steps run side by side (they mostly wait on downloads). Then the unit tests and
 # every notebook (two workers, one core each, so the per-notebook times are honest), then the book,
-# built from the notebooks nbval just executed (see conftest.py), and checked in the browser.
+# built from the notebooks nbval just executed (tools/pytest_nbval_book.py), and checked in the browser.
 test:
 	@$(MAKE) --no-print-directory -j3 install assets browser
 	$(PY) -m pytest --ignore=tests/test_book.py

@@ -5,8 +5,12 @@ are errors), then opens every page listed in _toc.yml and checks that
 - the page loads and its math is typeset by the local MathJax (no raw `$$`, `\\[`, `$x$` text left);
 - its figures are there and loaded;
 - every embedded widget rendered (none left blank), with no kernel;
-- on every chapter with a slider figure, moving the first slider changes the picture shown.
-Full-page screenshots land in _build/screenshots/ for a person to look at.
+- on every chapter with a slider figure, moving the first slider changes the picture shown;
+- and what tools/measure_book.py measures, on every chapter at laptop width (1280 px): no display
+  equation wider than the text column, at most 5% of code blocks (inputs and printed outputs)
+  scrolling sideways, every image with a meaningful alt text, no failed request.
+Screenshots land in _build/screenshots/ for a person to look at: every page in full at laptop
+width, and for every chapter its top at phone width (390 px) and a figure in dark mode.
 
 Set COURSEKIT_SKIP_BROWSER=1 to skip this file on a machine without Chromium (CI never sets it).
 """
@@ -23,8 +27,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from measure_book import LAPTOP, PHONE, measure_page, watch  # noqa: E402
+
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
+SCROLLING_CODE_LIMIT = 0.05   # at most this share of a chapter's code blocks may scroll sideways
 RAW_MATH = re.compile(r"\$\$|\\\[|\\\(|\\begin\{|(?<![\w$])\$[^$\s][^$\n]{0,80}\$(?!\w)")
 
 if os.environ.get("COURSEKIT_SKIP_BROWSER") == "1":
@@ -70,12 +78,13 @@ def _launch(playwright):
 
 def _start(browser, path: Path):
     """Open a page and start loading it (the next page loads while the current one is checked)."""
-    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    page = browser.new_page(viewport={"width": LAPTOP[0], "height": 1400})
     outside = []
     page.on("request", lambda r: outside.append(r.url) if r.url.startswith(("http:", "https:")) else None)
+    watched = watch(page)
     response = page.goto(path.as_uri(), wait_until="commit")
     assert response is None or response.ok, f"{path.name} did not load"
-    return page, outside
+    return page, outside, watched
 
 
 def _ready(page):
@@ -103,7 +112,44 @@ VISIBLE_PICTURE = """(box) => { const imgs = Array.from(box.querySelectorAll('im
   return imgs.map(i => i.src.length + ':' + i.src.slice(-64)).join('|'); }"""
 
 
-def _check_page(page, entry: str, outside: list[str], chapter: bool) -> tuple[list[str], bool]:
+def _measured_problems(page, entry: str, watched) -> list[str]:
+    """What a reader of a chapter at laptop width would trip over (tools/measure_book.py)."""
+    report = measure_page(page, entry, LAPTOP[0], watched)
+    problems = []
+    for equation in report.wide_equations:
+        problems.append(f"{entry}: a display equation is {equation['width']} px wide in a "
+                        f"{equation['room']} px column: {equation['tex'][:120]!r}")
+    scrolling = report.scrolling_code
+    if len(scrolling) > SCROLLING_CODE_LIMIT * max(len(report.code), 1):
+        widest = max(scrolling, key=lambda c: c["chars"])
+        problems.append(f"{entry}: {len(scrolling)} of {len(report.code)} code blocks scroll sideways "
+                        f"(at most {SCROLLING_CODE_LIMIT:.0%}); the widest line has {widest['chars']} "
+                        f"characters: {widest['widest'][:90]!r}")
+    for image in report.bad_alt:
+        problems.append(f"{entry}: an image without a meaningful alt text: {image['alt']!r:.90}")
+    if report.failed:
+        problems.append(f"{entry}: {len(report.failed)} failed requests: {report.failed[:3]}")
+    return problems
+
+
+def _screenshots(page, entry: str) -> None:
+    """The top of a chapter at phone width, and its first figure in dark mode."""
+    name = entry.replace("/", "_")
+    page.set_viewport_size({"width": PHONE[0], "height": PHONE[1]})
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.wait_for_timeout(200)
+    page.screenshot(path=str(SHOTS / f"{name}.phone.jpg"), type="jpeg", quality=70)
+    page.set_viewport_size({"width": LAPTOP[0], "height": LAPTOP[1]})
+    page.evaluate("() => { document.documentElement.dataset.theme = 'dark';"
+                  " document.documentElement.dataset.mode = 'dark'; }")
+    figure = page.locator(".cell_output img").first
+    if figure.count():
+        figure.scroll_into_view_if_needed()
+    page.wait_for_timeout(200)
+    page.screenshot(path=str(SHOTS / f"{name}.dark.jpg"), type="jpeg", quality=70)
+
+
+def _check_page(page, entry: str, outside: list[str], chapter: bool, watched=None) -> tuple[list[str], bool]:
     """The checks of one loaded page: its problems, and whether its first slider moved the picture."""
     problems, moved = [], False
     if page.locator("mjx-container").count() == 0 and chapter:
@@ -117,6 +163,8 @@ def _check_page(page, entry: str, outside: list[str], chapter: bool) -> tuple[li
         problems.append(f"{entry}: the page requested the network: {outside[:3]}")
     if not chapter:
         return problems, moved
+    if watched is not None:
+        problems += _measured_problems(page, entry, watched)
     images = page.evaluate("() => Array.from(document.querySelectorAll('.cell_output img'))"
                            ".map(i => i.complete && i.naturalWidth > 0)")
     if not images:
@@ -156,16 +204,19 @@ def _check_pages(book: Path, pages: list[str], chapters: list[str]) -> tuple[lis
         try:
             upcoming = _start(browser, book / f"{pages[0]}.html")
             for index, entry in enumerate(pages):
-                page, outside = upcoming
+                page, outside, watched = upcoming
                 if index + 1 < len(pages):
                     upcoming = _start(browser, book / f"{pages[index + 1]}.html")
                 try:
                     _ready(page)
-                    found, slider_moved = _check_page(page, entry, outside, entry in chapters)
+                    chapter = entry in chapters
+                    found, slider_moved = _check_page(page, entry, outside, chapter, watched)
                     problems += found
                     moved += [entry] if slider_moved else []
                     page.screenshot(path=str(SHOTS / f"{entry.replace('/', '_')}.jpg"), full_page=True,
                                     type="jpeg", quality=80)
+                    if chapter:
+                        _screenshots(page, entry)
                 finally:
                     page.close()
         finally:

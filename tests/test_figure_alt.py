@@ -123,8 +123,15 @@ def test_the_book_takes_the_alt_text_from_the_png(tmp_path, loss_figure):
 
     class App:
         srcdir = str(tmp_path)
+        env = None
 
-    book_html._describe_images(App(), doctree)
+    book_html._describe_images(App(), doctree, "chapter")
     assert described["alt"] == ck.plots.describe(loss_figure)
     assert "alt" not in plain
     assert given["alt"] == "given by the chapter"
+
+
+def test_placeholders_and_file_names_are_not_alt_texts():
+    for alt in (None, "", "figure", "Figure 3", "../_images/4697288df24f5994.png", "image"):
+        assert not meaningful_alt(alt)
+    assert meaningful_alt("Figure: x axis 'step' from 1 to 100; series 'SGD'.")

@@ -10,6 +10,8 @@ The widget manager's icon fonts. The offline widget manager (_vendor/html-manage
 loads its icon fonts from ``@jupyter-widgets/html-manager/dist/`` relative to the page, where the
 book has none: a failed request per font on every page with a widget. After the build, the fonts
 (woff2, which every current browser reads) are copied there, next to each such page.
+
+The single-page build (`make pdf`) writes the same nodes as the HTML build.
 """
 from __future__ import annotations
 
@@ -33,18 +35,26 @@ def png_description(path: Path) -> str | None:
     return description or None
 
 
-def _describe_images(app, doctree) -> None:
+def _image_file(app, image, docname: str) -> Path | None:
+    """The file of an image node: its uri relative to the source folder (myst-nb's "/..." form)
+    or to the page, or one of its candidates (relative to the source folder)."""
+    uri = image.get("uri", "")
+    srcdir = Path(app.srcdir)
+    paths = [srcdir / uri.lstrip("/")]
+    if app.env is not None:
+        paths.append(Path(app.env.relfn2path(uri, docname)[1]))
+    paths += [srcdir / candidate for candidate in image.get("candidates", {}).values()]
+    return next((path for path in paths if path.is_file()), None)
+
+
+def _describe_images(app, doctree, docname: str) -> None:
     from docutils import nodes
 
     for image in doctree.findall(nodes.image):
-        uri = image.get("uri", "")
-        if image.get("alt") or not uri.endswith(".png"):
+        if image.get("alt") or not image.get("uri", "").endswith(".png"):
             continue
-        if uri.startswith("/"):                          # myst-nb: relative to the source folder
-            path = Path(app.srcdir) / uri.lstrip("/")
-        else:
-            path = Path(app.env.relfn2path(uri, app.env.docname)[1])
-        description = png_description(path)
+        path = _image_file(app, image, docname)
+        description = png_description(path) if path else None
         if description:
             image["alt"] = description
 
@@ -65,7 +75,18 @@ def _copy_widget_fonts(app, exception) -> None:
             shutil.copyfile(font, target / font.name)
 
 
+def _html_nodes_for_singlehtml(app) -> None:
+    """Let the single-page builder (used for the PDF) write the nodes extensions taught the HTML
+    builder only (myst-nb's hidden-code cells, for one)."""
+    handlers = app.registry.translation_handlers
+    single = handlers.setdefault("singlehtml", {})
+    for node, visitors in handlers.get("html", {}).items():
+        single.setdefault(node, visitors)
+
+
 def setup(app):
-    app.connect("doctree-read", _describe_images)
+    app.connect("builder-inited", _html_nodes_for_singlehtml)
+    # myst-nb turns a cell's outputs into image nodes in a post-transform, when a page is written
+    app.connect("doctree-resolved", _describe_images)
     app.connect("build-finished", _copy_widget_fonts)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

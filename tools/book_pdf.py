@@ -1,7 +1,8 @@
 """The whole book as one PDF, made offline: `make pdf`.
 
-1. A single-page build of the book (Jupyter Book's `singlehtml` builder). It reuses the executions
-   of `make book` (the same jupyter-cache), so no chapter runs again.
+1. A single-page build of the book (Jupyter Book's `singlehtml` builder), _build/singlehtml/book.html.
+   It reuses the executions of `make book` (the same jupyter-cache), so no chapter runs again, and
+   the widgets' state of the HTML build's chapter pages.
 2. Debian's chromium (headless, through Playwright, no network) opens that page, waits for MathJax
    and the widgets, puts a table of contents at the front (links to every chapter and section),
    and prints it with the book's print styles (book/static/coursekit.css): no navigation, code
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -74,12 +76,38 @@ article.bd-article section > h1 { break-before: page; }
 """
 
 
-def build_single_page() -> None:
+WIDGET_STATE = re.compile(r'<script type="application/vnd\.jupyter\.widget-state\+json">.*?</script>',
+                          re.S)
+WIDGET_SCRIPTS = ('<script src="_static/require.min.js"></script>\n'
+                  '<script data-jupyter-widgets-cdn="" src="_static/html-manager/embed-amd.js"></script>\n')
+
+
+def build_single_page() -> Path:
+    """The single-page build, made printable: returns the page to print.
+
+    Sphinx writes the page under the name of the root document (book/intro.html) with links
+    relative to the build's root, and myst-nb embeds the widgets' state only in the chapters' own
+    pages. So the page is written again at the root, with every chapter's widget state (from the
+    HTML build) and the widget manager's scripts.
+    """
     jb = Path(sys.executable).parent / "jupyter-book"
     result = subprocess.run([str(jb), "build", str(ROOT), "--builder", "singlehtml", "--quiet"],
                             cwd=ROOT, capture_output=True, text=True, timeout=1800)
     if result.returncode != 0:
         raise SystemExit(f"the single-page build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    root_doc = re.search(r"^root:\s*(\S+)", (ROOT / "_toc.yml").read_text(), re.M).group(1)
+    html = (SINGLE / f"{root_doc}.html").read_text(encoding="utf-8")
+    states = []
+    for chapter in sorted((ROOT / "_build" / "html").rglob("*.html")):
+        states += WIDGET_STATE.findall(chapter.read_text(encoding="utf-8", errors="ignore"))
+    html = html.replace("</head>", "\n".join(states) + "\n" + WIDGET_SCRIPTS + "</head>", 1)
+    page = SINGLE / "book.html"
+    page.write_text(html, encoding="utf-8")
+    fonts = SINGLE / "@jupyter-widgets" / "html-manager" / "dist"     # see tools/book_html.py
+    fonts.mkdir(parents=True, exist_ok=True)
+    for font in (ROOT / "_vendor" / "html-manager").glob("*.woff2"):
+        shutil.copyfile(font, fonts / font.name)
+    return page
 
 
 def count_pages(pdf: bytes) -> int:
@@ -126,11 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         print("build the book first: `make book`")
         return 1
     start = time.perf_counter()
-    if not args.skip_build:
-        build_single_page()
+    page = SINGLE / "book.html" if args.skip_build else build_single_page()
     built = time.perf_counter()
     title = re.search(r'^title:\s*"?([^"\n]+)', (ROOT / "_config.yml").read_text(), re.M).group(1)
-    found = print_pdf(SINGLE / "index.html", args.output, title)
+    found = print_pdf(page, args.output, title)
     data = args.output.read_bytes()
     end = time.perf_counter()
     print(f"{args.output.relative_to(ROOT)}: {len(data) / 1e6:.1f} MB, {count_pages(data)} pages, "
