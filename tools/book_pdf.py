@@ -17,6 +17,7 @@ The download menu of every page of the HTML book links to the PDF (book/static/c
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -39,22 +40,28 @@ WIDGETS_DONE = """() => {
   return done.length === views.length;
 }"""
 
-# A table of contents at the front: every chapter (h1) and section (h2) with a link to it.
+# A table of contents at the front: every chapter (in the single page, an h2) and section (h3),
+# with a link to it; and every chapter starts on a new page.
 TABLE_OF_CONTENTS = """(title) => {
   const article = document.querySelector('article.bd-article') || document.body;
+  for (const start of article.querySelectorAll('span[id^="document-"]')) {
+    const next = start.nextElementSibling;
+    if (next) next.style.breakBefore = 'page';
+  }
   const nav = document.createElement('nav');
   nav.className = 'coursekit-print-toc';
-  nav.innerHTML = '<h1>' + title + '</h1><h2>Contents</h2>';
+  nav.innerHTML = '<h1></h1><h2>Contents</h2>';
+  nav.firstChild.textContent = title;
   const list = document.createElement('ol');
   let chapter = null;
-  for (const heading of article.querySelectorAll('h1, h2')) {
+  for (const heading of article.querySelectorAll('h2, h3')) {
     const section = heading.closest('section[id]');
     if (!section) continue;
-    const text = heading.textContent.replace(/[#¶]\\s*$/, '').trim();
     const item = document.createElement('li');
-    item.innerHTML = '<a href="#' + section.id + '"></a>';
-    item.firstChild.textContent = text;
-    if (heading.tagName === 'H1' || !chapter) {
+    item.innerHTML = '<a></a>';
+    item.firstChild.href = '#' + section.id;
+    item.firstChild.textContent = heading.textContent.replace(/[#¶]\\s*$/, '').trim();
+    if (heading.tagName === 'H2' || !chapter) {
       list.appendChild(item);
       chapter = document.createElement('ol');
       item.appendChild(chapter);
@@ -67,12 +74,23 @@ TABLE_OF_CONTENTS = """(title) => {
   return list.children.length;
 }"""
 
+# Where a slider figure has its grid of frames, the interactive figure (slider and one frame) goes.
+SHOW_FRAMES_ONLY = """() => document.querySelectorAll('.coursekit-print-frames').forEach(grid => {
+  for (const other of grid.parentElement.children) {
+    if (other !== grid && other.tagName !== 'SCRIPT') other.style.display = 'none';
+  }
+})"""
+
 PRINT_CSS = """
+.coursekit-print-frames { display: grid; grid-template-columns: repeat(2, 1fr); gap: 6px 12px;
+  break-inside: auto; }
+.coursekit-print-frame { break-inside: avoid; }
+.coursekit-print-frame img { max-width: 100% !important; height: auto; }
+
 .coursekit-print-toc { break-after: page; }
 .coursekit-print-toc ol { list-style: none; padding-left: 1.2em; }
 .coursekit-print-toc > ol > li { margin-top: 0.4em; font-weight: 600; }
 .coursekit-print-toc > ol > li > ol { font-weight: 400; font-size: 0.9em; }
-article.bd-article section > h1 { break-before: page; }
 """
 
 
@@ -80,6 +98,49 @@ WIDGET_STATE = re.compile(r'<script type="application/vnd\.jupyter\.widget-state
                           re.S)
 WIDGET_SCRIPTS = ('<script src="_static/require.min.js"></script>\n'
                   '<script data-jupyter-widgets-cdn="" src="_static/html-manager/embed-amd.js"></script>\n')
+
+
+WIDGET_VIEW = re.compile(r'(<script type="application/vnd\.jupyter\.widget-view\+json">\s*(\{.*?\})\s*</script>)',
+                         re.S)
+
+
+def slider_frames(states: list[dict], model_id: str) -> list[str]:
+    """The HTML of every frame of a slider figure (coursekit.widgets.slider_figure: a VBox of
+    sliders and a tree of Stacks of HTML frames), in slider order; [] for any other widget."""
+    models = {key: value for state in states for key, value in state.get("state", {}).items()}
+
+    def leaves(key: str) -> list[str]:
+        model = models.get(key, {})
+        name, value = model.get("model_name"), model.get("state", {})
+        if name == "HTMLModel":
+            return [value.get("value", "")]
+        if name == "StackModel":
+            return [html for child in value.get("children", []) for html in leaves(child[10:])]
+        return []
+
+    box = models.get(model_id, {})
+    if box.get("model_name") != "VBoxModel":
+        return []
+    children = [child[10:] for child in box.get("state", {}).get("children", [])]  # "IPY_MODEL_..."
+    if not children or models.get(children[-1], {}).get("model_name") != "StackModel":
+        return []
+    return leaves(children[-1])
+
+
+def _with_printed_frames(html: str, states: list[dict]) -> tuple[str, int]:
+    """After each slider figure's view, a grid of all its frames (shown only when printing)."""
+    count = 0
+
+    def grid(match):
+        nonlocal count
+        frames = slider_frames(states, json.loads(match.group(2)).get("model_id", ""))
+        if not frames:
+            return match.group(1)
+        count += 1
+        cells = "".join(f'<div class="coursekit-print-frame">{frame}</div>' for frame in frames)
+        return match.group(1) + f'<div class="coursekit-print-frames">{cells}</div>'
+
+    return WIDGET_VIEW.sub(grid, html), count
 
 
 def build_single_page() -> Path:
@@ -100,6 +161,9 @@ def build_single_page() -> Path:
     states = []
     for chapter in sorted((ROOT / "_build" / "html").rglob("*.html")):
         states += WIDGET_STATE.findall(chapter.read_text(encoding="utf-8", errors="ignore"))
+    parsed = [json.loads(re.sub(r"^<script[^>]*>|</script>$", "", state)) for state in states]
+    html, figures = _with_printed_frames(html, parsed)
+    print(f"{figures} slider figures printed as grids of their frames")
     html = html.replace("</head>", "\n".join(states) + "\n" + WIDGET_SCRIPTS + "</head>", 1)
     page = SINGLE / "book.html"
     page.write_text(html, encoding="utf-8")
@@ -129,11 +193,13 @@ def print_pdf(single: Path, target: Path, title: str) -> dict:
             if page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count():
                 page.wait_for_function(WIDGETS_DONE, timeout=30000)
             entries = page.evaluate(TABLE_OF_CONTENTS, title)
+            page.evaluate(SHOW_FRAMES_ONLY)
             page.add_style_tag(content=PRINT_CSS)
             page.emulate_media(media="print")
             page.wait_for_timeout(500)
             figures = page.evaluate("() => Array.from(document.querySelectorAll('img'))"
-                                    ".filter(i => i.complete && i.naturalWidth > 0).length")
+                                    ".filter(i => i.complete && i.naturalWidth > 0"
+                                    " && i.getBoundingClientRect().height > 0).length")
             target.parent.mkdir(parents=True, exist_ok=True)
             page.pdf(path=str(target), format="A4", print_background=True, outline=True, tagged=True,
                      margin={"top": "16mm", "bottom": "16mm", "left": "14mm", "right": "14mm"},

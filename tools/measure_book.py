@@ -54,7 +54,7 @@ MEASURE_JS = r"""() => {
   for (const pre of article.querySelectorAll('pre')) {
     if (pre.closest('mjx-container')) continue;
     const kind = pre.closest('.cell_output, .output') ? 'output' : 'input';
-    const lines = pre.innerText.split('\n');
+    const lines = pre.textContent.split('\n');
     const widest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
     code.push({kind, width: px(pre.scrollWidth), room: px(pre.clientWidth),
                scrolls: pre.scrollWidth > pre.clientWidth + 1, chars: widest.length,
