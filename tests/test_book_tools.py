@@ -20,8 +20,12 @@ def test_long_own_line_comments_are_wrapped_at_their_indentation():
     wrapped = [line for line in lines if line.startswith("    # word")]
     assert len(wrapped) > 1 and all(len(line) <= 40 for line in wrapped)
     assert " ".join(line[6:] for line in wrapped) == " ".join(["word"] * 30)
-    assert lines[-2].startswith("    return 1  # ttt") and lines[-1].startswith("# noqa:")   # untouched
+    assert lines[-1].startswith("# noqa:")                          # directives stay as they are
+    assert lines[-3:-1] == ["    # " + "t" * 90, "    return 1"]    # a trailing comment moves up
     assert wrap_comments.wrap_source("x = 1\n", 40) == "x = 1\n"
+    assert wrap_comments.wrap_source("# " + "-" * 90 + "\n", 40) == "# " + "-" * 38 + "\n"
+    hashed = "s = '#" + "x" * 50 + "'\n"                            # a '#' in a string is no comment
+    assert wrap_comments.wrap_source(hashed, 40) == hashed
 
 
 def test_wrap_comments_on_a_notebook_and_check_mode(tmp_path, capsys):

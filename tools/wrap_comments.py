@@ -1,8 +1,10 @@
 """Wrap comments that stand on lines of their own to the book's code width (part of `make format`).
 
-Black splits long code and strings but leaves comments alone. A comment on a line of its own
-(``# ...``, at any indentation) wider than the limit is re-wrapped into several comment lines at
-the same indentation; trailing comments and code are left as they are.
+Black splits long code and strings but leaves comments alone. On a line wider than the limit:
+- a comment on a line of its own (``# ...``, at any indentation) is re-wrapped into several comment
+  lines at the same indentation (a ruler like ``# -----`` is shortened);
+- a comment after code moves onto its own line(s) just above that line, at its indentation.
+Code is never changed.
 
     python tools/wrap_comments.py coursekit notebooks      # files or folders (.py, .ipynb)
     python tools/wrap_comments.py --width 80 --check ...    # exit 1 if something would change
@@ -11,33 +13,65 @@ from __future__ import annotations
 
 import argparse
 import json
+import io
 import re
 import sys
 import textwrap
+import tokenize
 from pathlib import Path
 
 COMMENT = re.compile(r"^(?P<indent>[ \t]*)# (?P<text>.*\S)\s*$")
 KEEP = re.compile(r"^(?:noqa|type:|pragma|fmt:|%%|!|-\*-)")
+RULER = re.compile(r"^([-=#*~_])\1{3,}$")
 
 
-def wrap_lines(lines: list[str], width: int) -> list[str]:
-    """The lines with every own-line comment wider than ``width`` wrapped (no line endings)."""
+def _wrapped(indent: str, text: str, width: int) -> list[str]:
+    prefix = indent + "# "
+    if RULER.match(text):
+        return [(prefix + text)[:width]]
+    return textwrap.wrap(text, width=width, initial_indent=prefix, subsequent_indent=prefix,
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def _trailing_comments(source: str) -> dict[int, int]:
+    """{line index: column} of the comments that follow code (none if the source does not parse
+    as Python, e.g. a cell with IPython magics)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return {}
+    lines = source.splitlines()
+    return {row - 1: col for kind, _, (row, col), _, _ in tokens
+            if kind == tokenize.COMMENT and lines[row - 1][:col].strip()}
+
+
+def wrap_lines(lines: list[str], width: int, trailing: dict[int, int] | None = None) -> list[str]:
+    """The lines with every comment on a line wider than ``width`` wrapped (no line endings);
+    ``trailing``: where comments follow code (see :func:`_trailing_comments`)."""
     out = []
-    for line in lines:
+    for index, line in enumerate(lines):
         match = COMMENT.match(line)
-        if len(line) <= width or not match or KEEP.match(match["text"]):
+        column = (trailing or {}).get(index)
+        if len(line) <= width:
             out.append(line)
-            continue
-        prefix = match["indent"] + "# "
-        out += textwrap.wrap(match["text"], width=width, initial_indent=prefix,
-                             subsequent_indent=prefix, break_long_words=False,
-                             break_on_hyphens=False)
+        elif match and not KEEP.match(match["text"]):
+            out += _wrapped(match["indent"], match["text"], width)
+        elif column is not None:
+            code, text = line[:column].rstrip(), line[column:].lstrip("#").strip()
+            if not text or KEEP.match(text):
+                out.append(line)
+                continue
+            indent = code[: len(code) - len(code.lstrip())]
+            out += _wrapped(indent, text, width) + [code]
+        else:
+            out.append(line)
     return out
 
 
 def wrap_source(source: str, width: int) -> str:
     ending = "\n" if source.endswith("\n") else ""
-    return "\n".join(wrap_lines(source.splitlines(), width)) + ending
+    lines = source.splitlines()
+    return "\n".join(wrap_lines(lines, width, _trailing_comments(source))) + ending
 
 
 def wrap_file(path: Path, width: int) -> bool:
