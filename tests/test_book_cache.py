@@ -52,9 +52,12 @@ def test_the_cache_folder_is_named_by_the_fingerprint_and_stale_folders_go(tmp_p
     stale, other = base / "0123456789abcdef", base / "keep-me"
     stale.mkdir(parents=True)
     other.mkdir()
+    (base / "executed").mkdir()                        # the earlier layout: one cache for all
+    (base / "global.db").write_text("")
     path = bookcache.cache_path(tmp_path)
     assert path == base / bookcache.fingerprint(tmp_path)
     assert not stale.exists() and other.exists()
+    assert not (base / "executed").exists() and not (base / "global.db").exists()
     assert bookcache.cache_path(tmp_path, prune=False) == path
 
 

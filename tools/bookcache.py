@@ -62,6 +62,10 @@ def cache_path(root: Path = ROOT, *, prune: bool = True) -> Path:
         for other in base.iterdir():
             if other.is_dir() and other != current and len(other.name) == 16:
                 shutil.rmtree(other, ignore_errors=True)
+        # a cache of the earlier layout (one for every library version) is stale too
+        for old in ("global.db", "__version__.txt", "executed"):
+            path = base / old
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     return current
 
 
