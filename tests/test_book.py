@@ -165,6 +165,9 @@ def _check_page(page, entry: str, outside: list[str], chapter: bool, watched=Non
         return problems, moved
     if watched is not None:
         problems += _measured_problems(page, entry, watched)
+    pdf_link = page.locator(".dropdown-download-buttons a.coursekit-book-pdf")
+    if pdf_link.count() != 1 or not pdf_link.get_attribute("href").endswith("optimization-for-deep-learning.pdf"):
+        problems.append(f"{entry}: the download menu does not offer the whole book as a PDF")
     images = page.evaluate("() => Array.from(document.querySelectorAll('.cell_output img'))"
                            ".map(i => i.complete && i.naturalWidth > 0)")
     if not images:
