@@ -3,4 +3,5 @@
 tools/pytest_nbval_book.py times every notebook nbval runs against the per-chapter budget and keeps
 the executions for the book build (see its docstring).
 """
+
 pytest_plugins = ["tools.pytest_nbval_book"]

@@ -14,6 +14,7 @@ width, and for every chapter its top at phone width (390 px) and a figure in dar
 
 Set COURSEKIT_SKIP_BROWSER=1 to skip this file on a machine without Chromium (CI never sets it).
 """
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,12 @@ from measure_book import LAPTOP, PHONE, measure_page, watch  # noqa: E402
 
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
-SCROLLING_CODE_LIMIT = 0.05   # at most this share of a chapter's code blocks may scroll sideways
-RAW_MATH = re.compile(r"\$\$|\\\[|\\\(|\\begin\{|(?<![\w$])\$[^$\s][^$\n]{0,80}\$(?!\w)")
+SCROLLING_CODE_LIMIT = (
+    0.05  # at most this share of a chapter's code blocks may scroll sideways
+)
+RAW_MATH = re.compile(
+    r"\$\$|\\\[|\\\(|\\begin\{|(?<![\w$])\$[^$\s][^$\n]{0,80}\$(?!\w)"
+)
 
 if os.environ.get("COURSEKIT_SKIP_BROWSER") == "1":
     pytest.skip("COURSEKIT_SKIP_BROWSER=1", allow_module_level=True)
@@ -44,43 +49,72 @@ def _chromium() -> str:
         path = shutil.which(name)
         if path:
             return path
-    pytest.fail("no Chromium found: `make test` installs Debian's chromium; elsewhere install one, "
-                "or set COURSEKIT_SKIP_BROWSER=1 to skip the browser check")
+    pytest.fail(
+        "no Chromium found: `make test` installs Debian's chromium; elsewhere install"
+        " one, or set COURSEKIT_SKIP_BROWSER=1 to skip the browser check"
+    )
 
 
 def _toc_pages() -> list[str]:
-    entries = re.findall(r"^\s*-?\s*(?:file|root):\s*([^\s#]+)", (ROOT / "_toc.yml").read_text(), re.M)
+    entries = re.findall(
+        r"^\s*-?\s*(?:file|root):\s*([^\s#]+)", (ROOT / "_toc.yml").read_text(), re.M
+    )
     return entries
 
 
 @pytest.fixture(scope="module")
 def book():
     if not (ROOT / "_vendor" / ".stamp").exists():
-        pytest.fail("the offline JavaScript assets are missing: run `make assets` (make book/test do it)")
+        pytest.fail(
+            "the offline JavaScript assets are missing: run `make assets` (make"
+            " book/test do it)"
+        )
     jb = Path(sys.executable).parent / "jupyter-book"
     start = time.perf_counter()
-    result = subprocess.run([str(jb), "build", str(ROOT), "--warningiserror", "--quiet"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=1500)
+    result = subprocess.run(
+        [str(jb), "build", str(ROOT), "--warningiserror", "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     seconds = time.perf_counter() - start
     print(f"book build: {seconds:.1f} s")
-    assert result.returncode == 0, f"the book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    assert (
+        result.returncode == 0
+    ), f"the book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return HTML
 
 
-BROWSERS = 2   # pages are checked by two browsers side by side (each in its own thread), one per core
+# pages are checked by two browsers side by side (each in its own thread), one per core
+BROWSERS = 2
 
 
 def _launch(playwright):
-    return playwright.chromium.launch(executable_path=_chromium(), args=[
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"])
+    return playwright.chromium.launch(
+        executable_path=_chromium(),
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )
 
 
 def _start(browser, path: Path):
     """Open a page and start loading it (the next page loads while the current one is checked)."""
     page = browser.new_page(viewport={"width": LAPTOP[0], "height": 1400})
     outside = []
-    page.on("request", lambda r: outside.append(r.url) if r.url.startswith(("http:", "https:")) else None)
+    page.on(
+        "request",
+        lambda r: (
+            outside.append(r.url) if r.url.startswith(("http:", "https:")) else None
+        ),
+    )
     watched = watch(page)
     response = page.goto(path.as_uri(), wait_until="commit")
     assert response is None or response.ok, f"{path.name} did not load"
@@ -90,8 +124,13 @@ def _start(browser, path: Path):
 def _ready(page):
     """Wait until the page has loaded and MathJax has typeset it."""
     page.wait_for_load_state("load")
-    if page.locator('script[src*="mathjax"]').count():  # Sphinx loads MathJax only on pages with math
-        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000)
+    if page.locator(
+        'script[src*="mathjax"]'
+    ).count():  # Sphinx loads MathJax only on pages with math
+        page.wait_for_function(
+            "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+            timeout=20000,
+        )
         page.evaluate("() => MathJax.startup.promise")
     page.wait_for_timeout(300)
 
@@ -117,18 +156,26 @@ def _measured_problems(page, entry: str, watched) -> list[str]:
     report = measure_page(page, entry, LAPTOP[0], watched)
     problems = []
     for equation in report.wide_equations:
-        problems.append(f"{entry}: a display equation is {equation['width']} px wide in a "
-                        f"{equation['room']} px column: {equation['tex'][:120]!r}")
+        problems.append(
+            f"{entry}: a display equation is {equation['width']} px wide in a "
+            f"{equation['room']} px column: {equation['tex'][:120]!r}"
+        )
     scrolling = report.scrolling_code
     if len(scrolling) > SCROLLING_CODE_LIMIT * max(len(report.code), 1):
         widest = max(scrolling, key=lambda c: c["chars"])
-        problems.append(f"{entry}: {len(scrolling)} of {len(report.code)} code blocks scroll sideways "
-                        f"(at most {SCROLLING_CODE_LIMIT:.0%}); the widest line has {widest['chars']} "
-                        f"characters: {widest['widest'][:90]!r}")
+        problems.append(
+            f"{entry}: {len(scrolling)} of {len(report.code)} code blocks scroll"
+            f" sideways (at most {SCROLLING_CODE_LIMIT:.0%}); the widest line has"
+            f" {widest['chars']} characters: {widest['widest'][:90]!r}"
+        )
     for image in report.bad_alt:
-        problems.append(f"{entry}: an image without a meaningful alt text: {image['alt']!r:.90}")
+        problems.append(
+            f"{entry}: an image without a meaningful alt text: {image['alt']!r:.90}"
+        )
     if report.failed:
-        problems.append(f"{entry}: {len(report.failed)} failed requests: {report.failed[:3]}")
+        problems.append(
+            f"{entry}: {len(report.failed)} failed requests: {report.failed[:3]}"
+        )
     return problems
 
 
@@ -140,8 +187,10 @@ def _screenshots(page, entry: str) -> None:
     page.wait_for_timeout(200)
     page.screenshot(path=str(SHOTS / f"{name}.phone.jpg"), type="jpeg", quality=70)
     page.set_viewport_size({"width": LAPTOP[0], "height": LAPTOP[1]})
-    page.evaluate("() => { document.documentElement.dataset.theme = 'dark';"
-                  " document.documentElement.dataset.mode = 'dark'; }")
+    page.evaluate(
+        "() => { document.documentElement.dataset.theme = 'dark';"
+        " document.documentElement.dataset.mode = 'dark'; }"
+    )
     figure = page.locator(".cell_output img").first
     if figure.count():
         figure.scroll_into_view_if_needed()
@@ -149,7 +198,9 @@ def _screenshots(page, entry: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.dark.jpg"), type="jpeg", quality=70)
 
 
-def _check_page(page, entry: str, outside: list[str], chapter: bool, watched=None) -> tuple[list[str], bool]:
+def _check_page(
+    page, entry: str, outside: list[str], chapter: bool, watched=None
+) -> tuple[list[str], bool]:
     """The checks of one loaded page: its problems, and whether its first slider moved the picture."""
     problems, moved = [], False
     if page.locator("mjx-container").count() == 0 and chapter:
@@ -166,10 +217,16 @@ def _check_page(page, entry: str, outside: list[str], chapter: bool, watched=Non
     if watched is not None:
         problems += _measured_problems(page, entry, watched)
     pdf_link = page.locator(".dropdown-download-buttons a.coursekit-book-pdf")
-    if pdf_link.count() != 1 or not pdf_link.get_attribute("href").endswith("optimization-for-deep-learning.pdf"):
-        problems.append(f"{entry}: the download menu does not offer the whole book as a PDF")
-    images = page.evaluate("() => Array.from(document.querySelectorAll('.cell_output img'))"
-                           ".map(i => i.complete && i.naturalWidth > 0)")
+    if pdf_link.count() != 1 or not pdf_link.get_attribute("href").endswith(
+        "optimization-for-deep-learning.pdf"
+    ):
+        problems.append(
+            f"{entry}: the download menu does not offer the whole book as a PDF"
+        )
+    images = page.evaluate(
+        "() => Array.from(document.querySelectorAll('.cell_output img'))"
+        ".map(i => i.complete && i.naturalWidth > 0)"
+    )
     if not images:
         problems.append(f"{entry}: no figure")
     elif not all(images):
@@ -178,7 +235,10 @@ def _check_page(page, entry: str, outside: list[str], chapter: bool, watched=Non
     if not heights:
         problems.append(f"{entry}: no interactive figure")
     if any(h < 10 for h in heights):
-        problems.append(f"{entry}: {sum(h < 10 for h in heights)} of {len(heights)} widgets left blank")
+        problems.append(
+            f"{entry}: {sum(h < 10 for h in heights)} of {len(heights)} widgets left"
+            " blank"
+        )
     slider = page.locator(".widget-slider .noUi-handle").first
     if heights and slider.count():
         box = page.locator(".widget-vbox", has=page.locator(".widget-slider")).first
@@ -189,11 +249,15 @@ def _check_page(page, entry: str, outside: list[str], chapter: bool, watched=Non
         page.wait_for_timeout(300)
         moved = bool(before) and before != box.evaluate(VISIBLE_PICTURE)
         if not moved:
-            problems.append(f"{entry}: moving the first slider did not change the picture")
+            problems.append(
+                f"{entry}: moving the first slider did not change the picture"
+            )
     return problems, moved
 
 
-def _check_pages(book: Path, pages: list[str], chapters: list[str]) -> tuple[list[str], list[str]]:
+def _check_pages(
+    book: Path, pages: list[str], chapters: list[str]
+) -> tuple[list[str], list[str]]:
     """Check pages in a browser of its own (Playwright objects belong to the thread that made them),
     loading the next page while the current one is checked; save a screenshot of each.
 
@@ -213,11 +277,17 @@ def _check_pages(book: Path, pages: list[str], chapters: list[str]) -> tuple[lis
                 try:
                     _ready(page)
                     chapter = entry in chapters
-                    found, slider_moved = _check_page(page, entry, outside, chapter, watched)
+                    found, slider_moved = _check_page(
+                        page, entry, outside, chapter, watched
+                    )
                     problems += found
                     moved += [entry] if slider_moved else []
-                    page.screenshot(path=str(SHOTS / f"{entry.replace('/', '_')}.jpg"), full_page=True,
-                                    type="jpeg", quality=80)
+                    page.screenshot(
+                        path=str(SHOTS / f"{entry.replace('/', '_')}.jpg"),
+                        full_page=True,
+                        type="jpeg",
+                        quality=80,
+                    )
                     if chapter:
                         _screenshots(page, entry)
                 finally:
@@ -237,10 +307,17 @@ def test_every_page_renders_math_figures_and_widgets_offline(book):
     for entry in pages:
         assert (book / f"{entry}.html").exists(), f"{entry}.html was not built"
     with ThreadPoolExecutor(BROWSERS) as pool:
-        results = list(pool.map(lambda share: _check_pages(book, share, chapters),
-                                [pages[i::BROWSERS] for i in range(BROWSERS)]))
+        results = list(
+            pool.map(
+                lambda share: _check_pages(book, share, chapters),
+                [pages[i::BROWSERS] for i in range(BROWSERS)],
+            )
+        )
     problems = [problem for found, _ in results for problem in found]
     moved = sorted(entry for _, ok in results for entry in ok)
     assert not problems, "\n".join(problems)
     assert moved, "no chapter has a slider figure that moves without a kernel"
-    print(f"checked {len(pages)} pages; sliders moved on: {', '.join(moved)}; screenshots in {SHOTS}")
+    print(
+        f"checked {len(pages)} pages; sliders moved on: {', '.join(moved)}; screenshots"
+        f" in {SHOTS}"
+    )

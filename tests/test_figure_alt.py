@@ -1,5 +1,6 @@
 """Every figure a chapter shows carries a text alternative (coursekit.plots.describe), in notebooks,
 in slider frames and in the built book (tools/book_html.py)."""
+
 from __future__ import annotations
 
 import io
@@ -26,8 +27,15 @@ from measure_book import meaningful_alt  # noqa: E402
 def loss_figure():
     fig, (left, right) = plt.subplots(1, 2)
     steps = np.arange(1, 101)
-    ck.plots.curves(left, steps, {"SGD": 1 / steps, "Adam": 1 / steps**2}, xlabel="step",
-                    ylabel="loss", title="Training loss", logy=True)
+    ck.plots.curves(
+        left,
+        steps,
+        {"SGD": 1 / steps, "Adam": 1 / steps**2},
+        xlabel="step",
+        ylabel="loss",
+        title="Training loss",
+        logy=True,
+    )
     ck.plots.mosaic(right, np.ones((6, 4, 4)), ncols=3, title="atoms")
     fig.suptitle("Two optimizers")
     yield fig
@@ -43,7 +51,7 @@ def test_describe_says_title_axes_series_and_the_chapters_sentence(loss_figure):
     assert "Panel 2 'atoms': an image of" in text
     note = "Adam's loss falls as the square of SGD's."
     assert ck.plots.describe(loss_figure, note).endswith(note)
-    assert ck.plots.describe(loss_figure).endswith(note)          # kept on the figure
+    assert ck.plots.describe(loss_figure).endswith(note)  # kept on the figure
     assert meaningful_alt(ck.plots.describe(loss_figure))
 
 
@@ -54,7 +62,9 @@ def test_describe_counts_what_has_no_label():
     ax.scatter([0, 1, 2], [1, 1, 1])
     text = ck.plots.describe(fig)
     plt.close(fig)
-    assert "1 curve" in text and "contour lines" in text and "3 scattered points" in text
+    assert (
+        "1 curve" in text and "contour lines" in text and "3 scattered points" in text
+    )
 
 
 def test_describe_rejects_what_is_not_a_figure():
@@ -69,7 +79,9 @@ def test_describe_rejects_what_is_not_a_figure():
 def test_the_png_carries_the_description(loss_figure, tmp_path):
     ck.plots.describe(loss_figure, "Look at the slopes.")
     data = ck.plots.png_bytes(loss_figure)
-    assert Image.open(io.BytesIO(data)).text["Description"] == ck.plots.describe(loss_figure)
+    assert Image.open(io.BytesIO(data)).text["Description"] == ck.plots.describe(
+        loss_figure
+    )
     path = tmp_path / "figure.png"
     path.write_bytes(data)
     assert book_html.png_description(path) == ck.plots.describe(loss_figure)
@@ -88,7 +100,9 @@ def test_use_style_makes_notebook_figures_carry_their_alt_text(loss_figure):
         InteractiveShell.clear_instance()
     png = data["image/png"]
     png = png if isinstance(png, bytes) else __import__("base64").b64decode(png)
-    assert Image.open(io.BytesIO(png)).text["Description"] == ck.plots.describe(loss_figure)
+    assert Image.open(io.BytesIO(png)).text["Description"] == ck.plots.describe(
+        loss_figure
+    )
     assert metadata["image/png"]["alt"] == ck.plots.describe(loss_figure)
 
 
@@ -117,8 +131,11 @@ def test_the_book_takes_the_alt_text_from_the_png(tmp_path, loss_figure):
     (tmp_path / "_build" / "fig.png").write_bytes(ck.plots.png_bytes(loss_figure))
     (tmp_path / "_build" / "plain.png").write_bytes(b"")
     doctree = new_document("chapter", get_default_settings())
-    described, plain, given = (nodes.image(uri="/_build/fig.png"), nodes.image(uri="/_build/plain.png"),
-                               nodes.image(uri="/_build/fig.png", alt="given by the chapter"))
+    described, plain, given = (
+        nodes.image(uri="/_build/fig.png"),
+        nodes.image(uri="/_build/plain.png"),
+        nodes.image(uri="/_build/fig.png", alt="given by the chapter"),
+    )
     doctree += [described, plain, given]
 
     class App:
@@ -132,6 +149,13 @@ def test_the_book_takes_the_alt_text_from_the_png(tmp_path, loss_figure):
 
 
 def test_placeholders_and_file_names_are_not_alt_texts():
-    for alt in (None, "", "figure", "Figure 3", "../_images/4697288df24f5994.png", "image"):
+    for alt in (
+        None,
+        "",
+        "figure",
+        "Figure 3",
+        "../_images/4697288df24f5994.png",
+        "image",
+    ):
         assert not meaningful_alt(alt)
     assert meaningful_alt("Figure: x axis 'step' from 1 to 100; series 'SGD'.")

@@ -13,6 +13,7 @@ book has none: a failed request per font on every page with a widget. After the 
 
 The single-page build (`make pdf`) writes the same nodes as the HTML build.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -66,8 +67,11 @@ def _copy_widget_fonts(app, exception) -> None:
     if not fonts:
         return
     outdir = Path(app.outdir)
-    folders = {page.parent for page in outdir.rglob("*.html")
-               if WIDGET_STATE in page.read_text(encoding="utf-8", errors="ignore")}
+    folders = {
+        page.parent
+        for page in outdir.rglob("*.html")
+        if WIDGET_STATE in page.read_text(encoding="utf-8", errors="ignore")
+    }
     for folder in folders:
         target = folder / FONTS_AT
         target.mkdir(parents=True, exist_ok=True)
@@ -86,7 +90,8 @@ def _html_nodes_for_singlehtml(app) -> None:
 
 def setup(app):
     app.connect("builder-inited", _html_nodes_for_singlehtml)
-    # myst-nb turns a cell's outputs into image nodes in a post-transform, when a page is written
+    # myst-nb turns a cell's outputs into image nodes in a post-transform, when a page
+    # is written
     app.connect("doctree-resolved", _describe_images)
     app.connect("build-finished", _copy_widget_fonts)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -14,6 +14,7 @@
 
 The download menu of every page of the HTML book links to the PDF (book/static/coursekit.js).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,8 @@ from measure_book import launch, wait_typeset  # noqa: E402
 SINGLE = ROOT / "_build" / "singlehtml"
 PDF = ROOT / "_build" / "html" / "optimization-for-deep-learning.pdf"
 
-# Widgets render asynchronously after the page has loaded: wait until every embedded view has
+# Widgets render asynchronously after the page has loaded: wait until every embedded
+# view has
 # been replaced by its widget (or 30 s).
 WIDGETS_DONE = """() => {
   const views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]');
@@ -40,7 +42,8 @@ WIDGETS_DONE = """() => {
   return done.length === views.length;
 }"""
 
-# A table of contents at the front: every chapter (in the single page, an h2) and section (h3),
+# A table of contents at the front: every chapter (in the single page, an h2) and
+# section (h3),
 # with a link to it; and every chapter starts on a new page.
 TABLE_OF_CONTENTS = """(title) => {
   const article = document.querySelector('article.bd-article') || document.body;
@@ -74,7 +77,8 @@ TABLE_OF_CONTENTS = """(title) => {
   return list.children.length;
 }"""
 
-# Where a slider figure has its grid of frames, the interactive figure (slider and one frame) goes.
+# Where a slider figure has its grid of frames, the interactive figure (slider and one
+# frame) goes.
 SHOW_FRAMES_ONLY = """() => document.querySelectorAll('.coursekit-print-frames').forEach(grid => {
   for (const other of grid.parentElement.children) {
     if (other !== grid && other.tagName !== 'SCRIPT') other.style.display = 'none';
@@ -94,20 +98,29 @@ PRINT_CSS = """
 """
 
 
-WIDGET_STATE = re.compile(r'<script type="application/vnd\.jupyter\.widget-state\+json">.*?</script>',
-                          re.S)
-WIDGET_SCRIPTS = ('<script src="_static/require.min.js"></script>\n'
-                  '<script data-jupyter-widgets-cdn="" src="_static/html-manager/embed-amd.js"></script>\n')
+WIDGET_STATE = re.compile(
+    r'<script type="application/vnd\.jupyter\.widget-state\+json">.*?</script>', re.S
+)
+WIDGET_SCRIPTS = (
+    '<script src="_static/require.min.js"></script>\n<script'
+    ' data-jupyter-widgets-cdn="" src="_static/html-manager/embed-amd.js"></script>\n'
+)
 
 
-WIDGET_VIEW = re.compile(r'(<script type="application/vnd\.jupyter\.widget-view\+json">\s*(\{.*?\})\s*</script>)',
-                         re.S)
+WIDGET_VIEW = re.compile(
+    r"(<script"
+    r' type="application/vnd\.jupyter\.widget-view\+json">\s*(\{.*?\})\s*</script>)',
+    re.S,
+)
 
 
 def slider_frames(states: list[dict], model_id: str) -> list[str]:
     """The HTML of every frame of a slider figure (coursekit.widgets.slider_figure: a VBox of
-    sliders and a tree of Stacks of HTML frames), in slider order; [] for any other widget."""
-    models = {key: value for state in states for key, value in state.get("state", {}).items()}
+    sliders and a tree of Stacks of HTML frames), in slider order; [] for any other widget.
+    """
+    models = {
+        key: value for state in states for key, value in state.get("state", {}).items()
+    }
 
     def leaves(key: str) -> list[str]:
         model = models.get(key, {})
@@ -115,13 +128,19 @@ def slider_frames(states: list[dict], model_id: str) -> list[str]:
         if name == "HTMLModel":
             return [value.get("value", "")]
         if name == "StackModel":
-            return [html for child in value.get("children", []) for html in leaves(child[10:])]
+            return [
+                html
+                for child in value.get("children", [])
+                for html in leaves(child[10:])
+            ]
         return []
 
     box = models.get(model_id, {})
     if box.get("model_name") != "VBoxModel":
         return []
-    children = [child[10:] for child in box.get("state", {}).get("children", [])]  # "IPY_MODEL_..."
+    children = [
+        child[10:] for child in box.get("state", {}).get("children", [])
+    ]  # "IPY_MODEL_..."
     if not children or models.get(children[-1], {}).get("model_name") != "StackModel":
         return []
     return leaves(children[-1])
@@ -137,7 +156,9 @@ def _with_printed_frames(html: str, states: list[dict]) -> tuple[str, int]:
         if not frames:
             return match.group(1)
         count += 1
-        cells = "".join(f'<div class="coursekit-print-frame">{frame}</div>' for frame in frames)
+        cells = "".join(
+            f'<div class="coursekit-print-frame">{frame}</div>' for frame in frames
+        )
         return match.group(1) + f'<div class="coursekit-print-frames">{cells}</div>'
 
     return WIDGET_VIEW.sub(grid, html), count
@@ -152,22 +173,40 @@ def build_single_page() -> Path:
     HTML build) and the widget manager's scripts.
     """
     jb = Path(sys.executable).parent / "jupyter-book"
-    result = subprocess.run([str(jb), "build", str(ROOT), "--builder", "singlehtml", "--quiet"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    result = subprocess.run(
+        [str(jb), "build", str(ROOT), "--builder", "singlehtml", "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if result.returncode != 0:
-        raise SystemExit(f"the single-page build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    root_doc = re.search(r"^root:\s*(\S+)", (ROOT / "_toc.yml").read_text(), re.M).group(1)
+        raise SystemExit(
+            "the single-page build"
+            f" failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    root_doc = re.search(
+        r"^root:\s*(\S+)", (ROOT / "_toc.yml").read_text(), re.M
+    ).group(1)
     html = (SINGLE / f"{root_doc}.html").read_text(encoding="utf-8")
     states = []
     for chapter in sorted((ROOT / "_build" / "html").rglob("*.html")):
-        states += WIDGET_STATE.findall(chapter.read_text(encoding="utf-8", errors="ignore"))
-    parsed = [json.loads(re.sub(r"^<script[^>]*>|</script>$", "", state)) for state in states]
+        states += WIDGET_STATE.findall(
+            chapter.read_text(encoding="utf-8", errors="ignore")
+        )
+    parsed = [
+        json.loads(re.sub(r"^<script[^>]*>|</script>$", "", state)) for state in states
+    ]
     html, figures = _with_printed_frames(html, parsed)
     print(f"{figures} slider figures printed as grids of their frames")
-    html = html.replace("</head>", "\n".join(states) + "\n" + WIDGET_SCRIPTS + "</head>", 1)
+    html = html.replace(
+        "</head>", "\n".join(states) + "\n" + WIDGET_SCRIPTS + "</head>", 1
+    )
     page = SINGLE / "book.html"
     page.write_text(html, encoding="utf-8")
-    fonts = SINGLE / "@jupyter-widgets" / "html-manager" / "dist"     # see tools/book_html.py
+    fonts = (
+        SINGLE / "@jupyter-widgets" / "html-manager" / "dist"
+    )  # see tools/book_html.py
     fonts.mkdir(parents=True, exist_ok=True)
     for font in (ROOT / "_vendor" / "html-manager").glob("*.woff2"):
         shutil.copyfile(font, fonts / font.name)
@@ -186,26 +225,50 @@ def print_pdf(single: Path, target: Path, title: str) -> dict:
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 1400})
             outside = []
-            page.route("**/*", lambda route: (outside.append(route.request.url), route.abort())
-                       if route.request.url.startswith(("http:", "https:")) else route.continue_())
+            page.route(
+                "**/*",
+                lambda route: (
+                    (outside.append(route.request.url), route.abort())
+                    if route.request.url.startswith(("http:", "https:"))
+                    else route.continue_()
+                ),
+            )
             page.goto(single.as_uri())
             wait_typeset(page)
-            if page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count():
+            if page.locator(
+                'script[type="application/vnd.jupyter.widget-view+json"]'
+            ).count():
                 page.wait_for_function(WIDGETS_DONE, timeout=30000)
             entries = page.evaluate(TABLE_OF_CONTENTS, title)
             page.evaluate(SHOW_FRAMES_ONLY)
             page.add_style_tag(content=PRINT_CSS)
             page.emulate_media(media="print")
             page.wait_for_timeout(500)
-            figures = page.evaluate("() => Array.from(document.querySelectorAll('img'))"
-                                    ".filter(i => i.complete && i.naturalWidth > 0"
-                                    " && i.getBoundingClientRect().height > 0).length")
+            figures = page.evaluate(
+                "() => Array.from(document.querySelectorAll('img'))"
+                ".filter(i => i.complete && i.naturalWidth > 0"
+                " && i.getBoundingClientRect().height > 0).length"
+            )
             target.parent.mkdir(parents=True, exist_ok=True)
-            page.pdf(path=str(target), format="A4", print_background=True, outline=True, tagged=True,
-                     margin={"top": "16mm", "bottom": "16mm", "left": "14mm", "right": "14mm"},
-                     display_header_footer=True, header_template="<span></span>",
-                     footer_template='<div style="font-size:8px;width:100%;text-align:center">'
-                                     '<span class="pageNumber"></span></div>')
+            page.pdf(
+                path=str(target),
+                format="A4",
+                print_background=True,
+                outline=True,
+                tagged=True,
+                margin={
+                    "top": "16mm",
+                    "bottom": "16mm",
+                    "left": "14mm",
+                    "right": "14mm",
+                },
+                display_header_footer=True,
+                header_template="<span></span>",
+                footer_template=(
+                    '<div style="font-size:8px;width:100%;text-align:center">'
+                    '<span class="pageNumber"></span></div>'
+                ),
+            )
         finally:
             browser.close()
     return {"chapters": entries, "figures": figures, "blocked": outside}
@@ -213,7 +276,9 @@ def print_pdf(single: Path, target: Path, title: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--skip-build", action="store_true", help="reuse the single-page build")
+    parser.add_argument(
+        "--skip-build", action="store_true", help="reuse the single-page build"
+    )
     parser.add_argument("--output", type=Path, default=PDF)
     args = parser.parse_args(argv)
     if not (ROOT / "_build" / "html" / "index.html").exists():
@@ -222,13 +287,18 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     page = SINGLE / "book.html" if args.skip_build else build_single_page()
     built = time.perf_counter()
-    title = re.search(r'^title:\s*"?([^"\n]+)', (ROOT / "_config.yml").read_text(), re.M).group(1)
+    title = re.search(
+        r'^title:\s*"?([^"\n]+)', (ROOT / "_config.yml").read_text(), re.M
+    ).group(1)
     found = print_pdf(page, args.output, title)
     data = args.output.read_bytes()
     end = time.perf_counter()
-    print(f"{args.output.relative_to(ROOT)}: {len(data) / 1e6:.1f} MB, {count_pages(data)} pages, "
-          f"{found['chapters']} entries in the table of contents, {found['figures']} images; "
-          f"single-page build {built - start:.0f} s, printing {end - built:.0f} s")
+    print(
+        f"{args.output.relative_to(ROOT)}: {len(data) / 1e6:.1f} MB,"
+        f" {count_pages(data)} pages, {found['chapters']} entries in the table of"
+        f" contents, {found['figures']} images; single-page build {built - start:.0f}"
+        f" s, printing {end - built:.0f} s"
+    )
     if found["blocked"]:
         print(f"blocked requests to the network: {found['blocked'][:3]}")
     return 0

@@ -16,6 +16,7 @@ enabled in _config.yml, that sets myst-nb's ``nb_execution_cache_path``), tools/
 (which fills the cache before `make book`) and the pytest plugin tools/pytest_nbval_book.py (which
 stores nbval's executions there for the build after `make test`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,13 +24,17 @@ import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CACHE_ROOT = Path("_build") / ".jupyter_cache"      # execute.cache in _config.yml, relative to ROOT
+CACHE_ROOT = (
+    Path("_build") / ".jupyter_cache"
+)  # execute.cache in _config.yml, relative to ROOT
 
 
 def library_files(root: Path = ROOT) -> list[Path]:
     """The files whose content the chapters' outputs depend on, besides the chapters themselves."""
     files = sorted((root / "coursekit").rglob("*.py"))
-    files += [p for p in (root / "requirements.txt", root / "pyproject.toml") if p.exists()]
+    files += [
+        p for p in (root / "requirements.txt", root / "pyproject.toml") if p.exists()
+    ]
     return files
 
 
@@ -46,7 +51,9 @@ def fingerprint(root: Path = ROOT) -> str:
     digest = hashlib.sha256()
     for path in library_files(root):
         name = path.relative_to(root).as_posix()
-        content = _dependencies(path) if path.name == "pyproject.toml" else path.read_text()
+        content = (
+            _dependencies(path) if path.name == "pyproject.toml" else path.read_text()
+        )
         digest.update(f"{name}\0{content}\0".encode())
     return digest.hexdigest()[:16]
 
@@ -65,7 +72,11 @@ def cache_path(root: Path = ROOT, *, prune: bool = True) -> Path:
         # a cache of the earlier layout (one for every library version) is stale too
         for old in ("global.db", "__version__.txt", "executed"):
             path = base / old
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            (
+                shutil.rmtree(path, ignore_errors=True)
+                if path.is_dir()
+                else path.unlink(missing_ok=True)
+            )
     return current
 
 

@@ -13,6 +13,7 @@ For every chapter page (or every page of _toc.yml with --all) at a laptop (1280x
 
 tests/test_book.py runs the same measurements (`measure_page`) on every chapter at laptop width.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,9 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 LAPTOP, PHONE = (1280, 900), (390, 844)
 
-# Runs in the page once MathJax has typeset it. Widths are in CSS pixels. A display equation is
-# "wide" when its typeset formula is wider than the block that holds it (the text column); a code
-# block "scrolls" when its text is wider than its box. Images are every <img> in the article.
+# Runs in the page once MathJax has typeset it. Widths are in CSS pixels. A display
+# equation is
+# "wide" when its typeset formula is wider than the block that holds it (the text
+# column); a code
+# block "scrolls" when its text is wider than its box. Images are every <img> in the
+# article.
 MEASURE_JS = r"""() => {
   const px = x => Math.round(x);
   const article = document.querySelector('article.bd-article') || document.querySelector('main')
@@ -70,7 +74,9 @@ MEASURE_JS = r"""() => {
   return {column: px(column), equations, code, images};
 }"""
 
-PLACEHOLDER_ALT = re.compile(r"^(figure|image|img|plot|picture|png|output|graph)?\s*\d*$", re.I)
+PLACEHOLDER_ALT = re.compile(
+    r"^(figure|image|img|plot|picture|png|output|graph)?\s*\d*$", re.I
+)
 FILE_NAME_ALT = re.compile(r"\.(png|jpe?g|svg|gif|webp)$|^[\w./-]+_\d+_\d+\b", re.I)
 
 
@@ -118,9 +124,18 @@ def chromium() -> str:
 
 
 def launch(playwright):
-    return playwright.chromium.launch(executable_path=chromium(), args=[
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+    return playwright.chromium.launch(
+        executable_path=chromium(),
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )
 
 
 def watch(page) -> tuple[list[str], list[str]]:
@@ -128,9 +143,17 @@ def watch(page) -> tuple[list[str], list[str]]:
     failed: list[str] = []
     console: list[str] = []
     page.on("requestfailed", lambda r: failed.append(f"{r.url[-100:]} ({r.failure})"))
-    page.on("response", lambda r: failed.append(f"{r.url[-100:]} (HTTP {r.status})")
-            if r.status >= 400 else None)
-    page.on("console", lambda m: console.append(m.text[:160]) if m.type == "error" else None)
+    page.on(
+        "response",
+        lambda r: (
+            failed.append(f"{r.url[-100:]} (HTTP {r.status})")
+            if r.status >= 400
+            else None
+        ),
+    )
+    page.on(
+        "console", lambda m: console.append(m.text[:160]) if m.type == "error" else None
+    )
     return failed, console
 
 
@@ -138,8 +161,10 @@ def wait_typeset(page) -> None:
     """Wait until the page has loaded and MathJax has typeset it."""
     page.wait_for_load_state("load")
     if page.locator('script[src*="mathjax"]').count():
-        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                               timeout=20000)
+        page.wait_for_function(
+            "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+            timeout=20000,
+        )
         page.evaluate("() => MathJax.startup.promise")
     page.wait_for_timeout(300)
 
@@ -148,11 +173,21 @@ def measure_page(page, entry: str, width: int, watched) -> PageReport:
     """The measurements of a loaded, typeset page (``watched``: what :func:`watch` returned)."""
     data = page.evaluate(MEASURE_JS)
     failed, console = watched
-    return PageReport(entry, width, data["column"], data["equations"], data["code"],
-                      data["images"], list(failed), list(console))
+    return PageReport(
+        entry,
+        width,
+        data["column"],
+        data["equations"],
+        data["code"],
+        data["images"],
+        list(failed),
+        list(console),
+    )
 
 
-def measure(pages: list[str], widths: list[tuple[int, int]], html: Path = HTML) -> list[PageReport]:
+def measure(
+    pages: list[str], widths: list[tuple[int, int]], html: Path = HTML
+) -> list[PageReport]:
     from playwright.sync_api import sync_playwright
 
     reports = []
@@ -179,17 +214,26 @@ def toc_pages(chapters_only: bool = True) -> list[str]:
 
 
 def summary(reports: list[PageReport]) -> str:
-    rows = ["| width | page | equations wide / all | code scrolling / all (inputs, outputs) "
-            "| images without alt / all | failed requests |", "|---|---|---|---|---|---|"]
+    rows = [
+        (
+            "| width | page | equations wide / all | code scrolling / all (inputs,"
+            " outputs) | images without alt / all | failed requests |"
+        ),
+        "|---|---|---|---|---|---|",
+    ]
     for width in sorted({r.width for r in reports}, reverse=True):
         mine = [r for r in reports if r.width == width]
         for r in mine + [None]:
             if r is None:
                 name = "**all**"
-                eq = sum(len(x.wide_equations) for x in mine), sum(len(x.equations) for x in mine)
+                eq = sum(len(x.wide_equations) for x in mine), sum(
+                    len(x.equations) for x in mine
+                )
                 sc = [c for x in mine for c in x.scrolling_code]
                 code_all = sum(len(x.code) for x in mine)
-                alt = sum(len(x.bad_alt) for x in mine), sum(len(x.images) for x in mine)
+                alt = sum(len(x.bad_alt) for x in mine), sum(
+                    len(x.images) for x in mine
+                )
                 failed = sum(len(x.failed) for x in mine)
             else:
                 name = r.page.split("/")[-1]
@@ -198,8 +242,10 @@ def summary(reports: list[PageReport]) -> str:
                 alt = len(r.bad_alt), len(r.images)
                 failed = len(r.failed)
             ins = sum(c["kind"] == "input" for c in sc)
-            rows.append(f"| {width} | {name} | {eq[0]} / {eq[1]} | {len(sc)} / {code_all} "
-                        f"({ins}, {len(sc) - ins}) | {alt[0]} / {alt[1]} | {failed} |")
+            rows.append(
+                f"| {width} | {name} | {eq[0]} / {eq[1]} | {len(sc)} / {code_all} "
+                f"({ins}, {len(sc) - ins}) | {alt[0]} / {alt[1]} | {failed} |"
+            )
     return "\n".join(rows)
 
 
@@ -208,23 +254,37 @@ def details(reports: list[PageReport]) -> str:
     for r in reports:
         out.append(f"\n### {r.page} at {r.width} px (text column {r.column} px)\n")
         if r.wide_equations:
-            out.append(f"Display equations wider than the column ({len(r.wide_equations)}):\n")
+            out.append(
+                f"Display equations wider than the column ({len(r.wide_equations)}):\n"
+            )
             for e in r.wide_equations:
-                out.append(f"- {e['width']} px in {e['room']} px:\n\n  ```latex\n  "
-                           + e["tex"].replace("\n", "\n  ") + "\n  ```")
+                out.append(
+                    f"- {e['width']} px in {e['room']} px:\n\n  ```latex\n  "
+                    + e["tex"].replace("\n", "\n  ")
+                    + "\n  ```"
+                )
         widest = sorted(r.scrolling_code, key=lambda c: -c["chars"])[:3]
         if widest:
-            out.append(f"\nCode blocks scrolling sideways: {len(r.scrolling_code)} of {len(r.code)};"
-                       " the widest lines:\n")
+            out.append(
+                f"\nCode blocks scrolling sideways: {len(r.scrolling_code)} of"
+                f" {len(r.code)}; the widest lines:\n"
+            )
             for c in widest:
-                out.append(f"- {c['kind']}, {c['chars']} chars, {c['width']} px in {c['room']} px: "
-                           f"`{c['widest'].strip()[:100]}`")
+                out.append(
+                    f"- {c['kind']}, {c['chars']} chars, {c['width']} px in {c['room']}"
+                    f" px: `{c['widest'].strip()[:100]}`"
+                )
         if r.bad_alt:
             alts = sorted({str(i["alt"]) for i in r.bad_alt})[:5]
-            out.append(f"\nImages without a meaningful alt text: {len(r.bad_alt)} of {len(r.images)}"
-                       f" (alt texts: {', '.join(repr(a) for a in alts)})")
+            out.append(
+                f"\nImages without a meaningful alt text: {len(r.bad_alt)} of"
+                f" {len(r.images)} (alt texts: {', '.join(repr(a) for a in alts)})"
+            )
         if r.failed:
-            out.append(f"\nFailed requests: {len(r.failed)}: " + "; ".join(sorted(set(r.failed))[:4]))
+            out.append(
+                f"\nFailed requests: {len(r.failed)}: "
+                + "; ".join(sorted(set(r.failed))[:4])
+            )
         if r.console:
             out.append(f"\nConsole errors: " + "; ".join(sorted(set(r.console))[:4]))
     return "\n".join(out)
@@ -232,14 +292,26 @@ def details(reports: list[PageReport]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pages", nargs="*", help="pages as in _toc.yml (default: every chapter)")
-    parser.add_argument("--all", action="store_true", help="every page of _toc.yml, not only chapters")
-    parser.add_argument("--widths", nargs="*", default=["1280x900", "390x844"],
-                        help="viewports WIDTHxHEIGHT")
-    parser.add_argument("--markdown", type=Path, help="write the summary and full lists here")
+    parser.add_argument(
+        "--pages", nargs="*", help="pages as in _toc.yml (default: every chapter)"
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="every page of _toc.yml, not only chapters"
+    )
+    parser.add_argument(
+        "--widths",
+        nargs="*",
+        default=["1280x900", "390x844"],
+        help="viewports WIDTHxHEIGHT",
+    )
+    parser.add_argument(
+        "--markdown", type=Path, help="write the summary and full lists here"
+    )
     parser.add_argument("--json", type=Path, help="write the raw measurements here")
     parser.add_argument("--html", type=Path, default=HTML, help="the built book")
-    parser.add_argument("--from-json", type=Path, help="report earlier measurements (--json)")
+    parser.add_argument(
+        "--from-json", type=Path, help="report earlier measurements (--json)"
+    )
     args = parser.parse_args(argv)
     pages = args.pages or toc_pages(chapters_only=not args.all)
     widths = [tuple(int(v) for v in w.lower().split("x")) for w in args.widths]
@@ -254,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     table = summary(reports)
     print(table)
     if args.markdown:
-        args.markdown.write_text("# The built book, measured\n\n" + table + "\n" + details(reports) + "\n")
+        args.markdown.write_text(
+            "# The built book, measured\n\n" + table + "\n" + details(reports) + "\n"
+        )
         print(f"written: {args.markdown}")
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in reports], indent=1))

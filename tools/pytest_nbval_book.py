@@ -21,6 +21,7 @@ It lives in tools/, next to the other book-building scripts, rather than in cour
 of how the book is built and tested, not of the library students import, and a change to it must
 not change the library's fingerprint.
 """
+
 from __future__ import annotations
 
 import ast
@@ -35,9 +36,13 @@ import pytest
 from tools.bookcache import cache_path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXECUTED = ROOT / "_build" / "executed"              # executed copies waiting to be stored in the cache
-# The suite runs two workers on two cores (and the book build executes notebooks alongside). The
-# chapters' tensors are small, where extra intra-op threads only fight over the cores: one thread
+EXECUTED = (
+    ROOT / "_build" / "executed"
+)  # executed copies waiting to be stored in the cache
+# The suite runs two workers on two cores (and the book build executes notebooks
+# alongside). The
+# chapters' tensors are small, where extra intra-op threads only fight over the cores:
+# one thread
 # per process. Notebook kernels and the book build inherit this from the environment.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
@@ -50,7 +55,11 @@ _notebook_outputs: dict[str, dict[int, list]] = defaultdict(dict)
 
 
 def _is_notebook_cell(item) -> bool:
-    return hasattr(item, "cell_num") and hasattr(item, "test_outputs") and str(item.fspath).endswith(".ipynb")
+    return (
+        hasattr(item, "cell_num")
+        and hasattr(item, "test_outputs")
+        and str(item.fspath).endswith(".ipynb")
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -62,10 +71,15 @@ def pytest_runtest_teardown(item, nextitem):
     if item.test_outputs is not None:
         _notebook_outputs[path][item.cell_num] = item.test_outputs
     last = nextitem is None or nextitem.parent is not item.parent
-    if last and os.environ.get("COURSEKIT_FULL", "0") in ("", "0"):  # the book shows the default size
+    if last and os.environ.get("COURSEKIT_FULL", "0") in (
+        "",
+        "0",
+    ):  # the book shows the default size
         try:
             _write_executed(item.parent, path)
-        except Exception as exc:  # noqa: BLE001 - a copy we cannot make only means the book runs this chapter
+        except (
+            Exception
+        ) as exc:  # noqa: BLE001 - a copy we cannot make only means the book runs this chapter
             print(f"\n{path}: not kept for the book ({type(exc).__name__}: {exc})")
 
 
@@ -73,10 +87,12 @@ def _write_executed(nb_file, path: str) -> None:
     import nbformat
 
     outputs = _notebook_outputs.pop(path, {})
-    nb = nbformat.from_dict(json.loads(json.dumps(nb_file.nb)))     # a copy of what nbval ran
+    nb = nbformat.from_dict(
+        json.loads(json.dumps(nb_file.nb))
+    )  # a copy of what nbval ran
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     if path in _notebook_failed or sorted(outputs) != list(range(len(code))):
-        return                                                       # failed, or not every cell ran
+        return  # failed, or not every cell ran
     for number, cell in enumerate(code):
         cell.outputs = outputs[number]
         cell.execution_count = number + 1
@@ -96,10 +112,13 @@ def _write_executed(nb_file, path: str) -> None:
 
 def _save_widget_state(client, target: Path, timeout: float = 60.0) -> None:
     """Have the kernel write ipywidgets' manager state (what nbclient stores in a notebook) to target."""
-    expression = (f"__import__('pathlib').Path({str(target)!r}).write_text(__import__('json').dumps("
-                  "__import__('sys').modules['ipywidgets'].Widget.get_manager_state(drop_defaults=False) "
-                  "if 'ipywidgets' in __import__('sys').modules else None))")
-    msg_id = client.execute("", silent=True, store_history=False, user_expressions={"written": expression})
+    expression = (
+        f"__import__('pathlib').Path({str(target)!r}).write_text(__import__('json').dumps(__import__('sys').modules['ipywidgets'].Widget.get_manager_state(drop_defaults=False)"
+        " if 'ipywidgets' in __import__('sys').modules else None))"
+    )
+    msg_id = client.execute(
+        "", silent=True, store_history=False, user_expressions={"written": expression}
+    )
     deadline = time.monotonic() + timeout
     while True:
         reply = client.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
@@ -108,7 +127,7 @@ def _save_widget_state(client, target: Path, timeout: float = 60.0) -> None:
     result = reply["content"]["user_expressions"]["written"]
     if result.get("status") != "ok":
         raise RuntimeError(f"{result.get('ename')}: {result.get('evalue')}")
-    ast.literal_eval(result["data"]["text/plain"])                  # the number of characters written
+    ast.literal_eval(result["data"]["text/plain"])  # the number of characters written
 
 
 def _store_executed_in_book_cache() -> None:
@@ -124,12 +143,22 @@ def _store_executed_in_book_cache() -> None:
     cache = get_cache(str(book_cache))
     for copy in copies:
         source = ROOT / "notebooks" / copy.name
-        cache.cache_notebook_bundle(CacheBundleIn(nbformat.read(copy, 4), str(source),
-                                                  data={"execution_seconds": _notebook_seconds.get(
-                                                      f"notebooks/{copy.name}")}),
-                                    check_validity=False, overwrite=True)
+        cache.cache_notebook_bundle(
+            CacheBundleIn(
+                nbformat.read(copy, 4),
+                str(source),
+                data={
+                    "execution_seconds": _notebook_seconds.get(f"notebooks/{copy.name}")
+                },
+            ),
+            check_validity=False,
+            overwrite=True,
+        )
         copy.unlink()
-    print(f"\n{len(copies)} executed notebooks stored in {book_cache.relative_to(ROOT)} for the book build")
+    print(
+        f"\n{len(copies)} executed notebooks stored in {book_cache.relative_to(ROOT)}"
+        " for the book build"
+    )
 
 
 def pytest_runtest_logreport(report):
@@ -154,11 +183,16 @@ def pytest_terminal_summary(terminalreporter):
         flag = "  OVER BUDGET" if seconds > NOTEBOOK_BUDGET_S else ""
         flag += "  (failed)" if nb in _notebook_failed else ""
         tr.write_line(f"{seconds:7.1f} s  {nb}{flag}")
-    tr.write_line(f"{sum(_notebook_seconds.values()):7.1f} s  total over {len(_notebook_seconds)} notebooks")
+    tr.write_line(
+        f"{sum(_notebook_seconds.values()):7.1f} s  total over {len(_notebook_seconds)}"
+        " notebooks"
+    )
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if not hasattr(session.config, "workerinput"):   # the main process, after every xdist worker is done
+    if not hasattr(
+        session.config, "workerinput"
+    ):  # the main process, after every xdist worker is done
         _store_executed_in_book_cache()
     if _over_budget() and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -9,6 +9,7 @@ Code is never changed.
     python tools/wrap_comments.py coursekit notebooks      # files or folders (.py, .ipynb)
     python tools/wrap_comments.py --width 80 --check ...    # exit 1 if something would change
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,14 @@ def _wrapped(indent: str, text: str, width: int) -> list[str]:
     prefix = indent + "# "
     if RULER.match(text):
         return [(prefix + text)[:width]]
-    return textwrap.wrap(text, width=width, initial_indent=prefix, subsequent_indent=prefix,
-                         break_long_words=False, break_on_hyphens=False)
+    return textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=prefix,
+        subsequent_indent=prefix,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def _trailing_comments(source: str) -> dict[int, int]:
@@ -41,11 +48,16 @@ def _trailing_comments(source: str) -> dict[int, int]:
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return {}
     lines = source.splitlines()
-    return {row - 1: col for kind, _, (row, col), _, _ in tokens
-            if kind == tokenize.COMMENT and lines[row - 1][:col].strip()}
+    return {
+        row - 1: col
+        for kind, _, (row, col), _, _ in tokens
+        if kind == tokenize.COMMENT and lines[row - 1][:col].strip()
+    }
 
 
-def wrap_lines(lines: list[str], width: int, trailing: dict[int, int] | None = None) -> list[str]:
+def wrap_lines(
+    lines: list[str], width: int, trailing: dict[int, int] | None = None
+) -> list[str]:
     """The lines with every comment on a line wider than ``width`` wrapped (no line endings);
     ``trailing``: where comments follow code (see :func:`_trailing_comments`)."""
     out = []
@@ -81,7 +93,11 @@ def wrap_file(path: Path, width: int) -> bool:
         nb = json.loads(text)
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
-                source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+                source = (
+                    "".join(cell["source"])
+                    if isinstance(cell["source"], list)
+                    else cell["source"]
+                )
                 cell["source"] = wrap_source(source, width).splitlines(keepends=True)
         new = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
         changed = json.loads(new) != json.loads(text)
@@ -97,13 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", type=Path)
     parser.add_argument("--width", type=int, default=80)
-    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if it would")
+    parser.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 if it would"
+    )
     args = parser.parse_args(argv)
     if args.width < 20:
         parser.error(f"--width must be at least 20, got {args.width}")
     files = []
     for path in args.paths:
-        files += sorted(path.rglob("*.py")) + sorted(path.rglob("*.ipynb")) if path.is_dir() else [path]
+        files += (
+            sorted(path.rglob("*.py")) + sorted(path.rglob("*.ipynb"))
+            if path.is_dir()
+            else [path]
+        )
     files = [f for f in files if ".ipynb_checkpoints" not in f.parts]
     changed = []
     for path in files:
