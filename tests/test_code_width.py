@@ -2,7 +2,7 @@
 
 The book's text column shows about 80 characters of code on a laptop screen (tools/measure_book.py
 measures it). Two kinds of code are shown: the chapters' code cells, and coursekit's functions
-printed with ``ck.show`` (without their docstrings). ``make format`` (ruff, line-length 80 in
+printed with ``ck.show`` (without their docstrings). ``make format`` (black, line-length 80 in
 pyproject.toml) formats both; the lines it cannot split (long strings and comments) are split by
 hand. Docstrings are not printed in the book and are not checked here.
 """
