@@ -4,7 +4,8 @@ The book's text column shows about 80 characters of code on a laptop screen (too
 measures it). Two kinds of code are shown: the chapters' code cells, and coursekit's functions
 printed with ``ck.show`` (without their docstrings). ``make format`` (black, line-length 80 in
 pyproject.toml) formats both; the lines it cannot split (long strings and comments) are split by
-hand. Docstrings are not printed in the book and are not checked here.
+hand. coursekit's docstrings are not printed in the book and are not checked here; every line
+of a chapter's code cells is.
 """
 
 from __future__ import annotations
