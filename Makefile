@@ -2,7 +2,9 @@
 #   make book   build the book (creating .venv and installing on first use) and print where to open it
 #   make test   the whole test suite: coursekit unit tests, every notebook under nbval, the built book in a browser
 #               (the book is built from the notebooks nbval ran: each chapter runs once)
-#   make lab    JupyterLab on the notebooks
+#   make lab    JupyterLab on your own copy of the notebooks (my-notebooks/, never overwritten)
+#   make pdf    the whole book as one PDF (after make book): _build/html/optimization-for-deep-learning.pdf
+#   make format format the code the book shows (coursekit, the chapters' code cells) to 80 characters
 #   make homework CHAPTERS="05 09"   student versions of those chapters' exercises (book/instructors.md)
 #   make grade SUBMISSIONS=<zip or folder>   autograde a class: grades.csv and feedback per student
 SHELL := /bin/bash
@@ -17,10 +19,10 @@ MATHJAX := mathjax@3.2.2
 REQUIREJS := requirejs@2.3.8
 HTML_MANAGER := @jupyter-widgets/html-manager@1.0.15
 
-.PHONY: install assets browser book test lab clean help
+.PHONY: install assets browser book test lab pdf format clean help
 
 help:
-	@sed -n '2,7p' Makefile
+	@sed -n '2,9p' Makefile
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is needed, found " + sys.version.split()[0]'
@@ -65,14 +67,34 @@ book:
 
 # The three set-up steps run side by side (they mostly wait on downloads). Then the unit tests and
 # every notebook (two workers, one core each, so the per-notebook times are honest), then the book,
-# built from the notebooks nbval just executed (see conftest.py), and checked in the browser.
+# built from the notebooks nbval just executed (tools/pytest_nbval_book.py), and checked in the browser.
 test:
 	@$(MAKE) --no-print-directory -j3 install assets browser
 	$(PY) -m pytest --ignore=tests/test_book.py
 	$(PY) -m pytest tests/test_book.py -n 0
 
+# Students work in copies of the chapters (my-notebooks/, ignored by git): a chapter is copied there
+# the first time, never overwritten, so `git pull` of a new version of the book never conflicts
+# with a student's work (README: "Your own copy").
+STUDENT_COPY ?= my-notebooks
 lab: install
-	$(BIN)/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+	@mkdir -p $(STUDENT_COPY)
+	@for nb in notebooks/*.ipynb; do \
+	  if [ ! -e "$(STUDENT_COPY)/$${nb##*/}" ]; then cp "$$nb" "$(STUDENT_COPY)/" && echo "copied $$nb to $(STUDENT_COPY)/"; fi; \
+	done
+	$(BIN)/jupyter lab $(STUDENT_COPY)/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+# The whole book as one PDF, printed offline by Debian's chromium from a single-page build of the
+# book (tools/book_pdf.py; needs `make book` first, whose executions it reuses).
+pdf: install assets browser
+	$(PY) tools/book_pdf.py
+
+# The code a reader sees, formatted to the page's 80 characters (pyproject.toml [tool.black]),
+# long own-line comments wrapped, notebooks normalized; tests/test_code_width.py checks the rest.
+format: install
+	$(BIN)/black --quiet coursekit notebooks
+	$(PY) tools/wrap_comments.py coursekit notebooks
+	$(PY) tools/normalize_notebooks.py
 
 # Homework (book/instructors.md). `make homework CHAPTERS="05 09"` (default: every chapter) writes the
 # student notebooks to $(COURSE)/release/; `make grade SUBMISSIONS=~/Downloads/submissions.zip` (folders

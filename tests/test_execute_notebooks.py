@@ -1,4 +1,5 @@
 """tools/execute_notebooks.py: chapters missing from the book's cache are executed in parallel and cached."""
+
 from __future__ import annotations
 
 import sys
@@ -13,7 +14,11 @@ import execute_notebooks  # noqa: E402
 
 def _notebook(path: Path, *sources: str) -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
 
 
@@ -24,7 +29,10 @@ def test_missing_chapters_are_executed_cached_and_failures_reported(tmp_path, ca
     chapters.mkdir()
     _notebook(chapters / "01_good.ipynb", "x = 6 * 7", "print(x)")
     _notebook(chapters / "02_bad.ipynb", "raise ValueError('boom')")
-    assert execute_notebooks.main(["--notebooks", str(chapters), "--cache", str(cache)]) == 0
+    assert (
+        execute_notebooks.main(["--notebooks", str(chapters), "--cache", str(cache)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "executing 2 of 2 chapters" in out and "FAILED: 02_bad.ipynb" in out
     records = get_cache(str(cache)).list_cache_records()
@@ -34,4 +42,9 @@ def test_missing_chapters_are_executed_cached_and_failures_reported(tmp_path, ca
     # a second run executes only what is still missing: the failing chapter
     execute_notebooks.main(["--notebooks", str(chapters), "--cache", str(cache)])
     assert "executing 1 of 2 chapters" in capsys.readouterr().out
-    assert execute_notebooks.main(["--notebooks", str(tmp_path / "nowhere"), "--cache", str(cache)]) == 1
+    assert (
+        execute_notebooks.main(
+            ["--notebooks", str(tmp_path / "nowhere"), "--cache", str(cache)]
+        )
+        == 1
+    )
