@@ -13,6 +13,7 @@ A *fraction* is always a real in [0, 1); other unit intervals are spelled out wi
 worded as ``torch.optim`` words them (``Invalid learning rate: -0.1``) and raising
 the same exception types.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,9 @@ import torch
 def positive_int(name: str, value, *, allow_zero: bool = False) -> int:
     """Return ``value`` as an int, or raise if it is not a (non-)negative integer."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+        raise TypeError(
+            f"{name} must be an integer, got {type(value).__name__} {value!r}"
+        )
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else ">= 1"
         raise ValueError(f"{name} must be {bound}, got {value}")
@@ -43,15 +46,21 @@ def _real_number(name: str, value) -> float:
     return value
 
 
-def real(name: str, value, *, low=None, high=None, low_open=False, high_open=False) -> float:
+def real(
+    name: str, value, *, low=None, high=None, low_open=False, high_open=False
+) -> float:
     """Return ``value`` as a float after checking it is a finite real in the given interval."""
     value = _real_number(name, value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+        raise ValueError(
+            f"{name} must be {'>' if low_open else '>='} {low}, got {value}"
+        )
     if high is not None and (value > high or (high_open and value == high)):
-        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
+        raise ValueError(
+            f"{name} must be {'<' if high_open else '<='} {high}, got {value}"
+        )
     return value
 
 
@@ -66,8 +75,10 @@ def fraction(name: str, value) -> float:
 
 
 _INTERVALS = {  # interval: (open at 0, open at 1)
-    "[0, 1)": (False, True), "(0, 1]": (True, False),
-    "[0, 1]": (False, False), "(0, 1)": (True, True),
+    "[0, 1)": (False, True),
+    "(0, 1]": (True, False),
+    "[0, 1]": (False, False),
+    "(0, 1)": (True, True),
 }
 
 
@@ -85,31 +96,47 @@ def unit_interval(name: str, value, interval: str) -> float:
 def one_of(name: str, value, choices) -> str:
     """A value among ``choices``."""
     if value not in choices:
-        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+        raise ValueError(
+            f"{name} must be one of {sorted(choices)}, got {value!r}"
+        )
     return value
 
 
-def tensor(name: str, value, *, ndim=None, floating: bool = False) -> torch.Tensor:
+def tensor(
+    name: str, value, *, ndim=None, floating: bool = False
+) -> torch.Tensor:
     """Check that ``value`` is a tensor (optionally of a given rank and floating dtype)."""
     if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor, got {type(value).__name__}"
+        )
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if value.ndim not in allowed:
-            raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions, got shape {tuple(value.shape)}")
+            raise ValueError(
+                f"{name} must have {' or '.join(map(str, allowed))} dimensions,"
+                f" got shape {tuple(value.shape)}"
+            )
     if floating and not value.is_floating_point():
         raise TypeError(f"{name} must have a floating dtype, got {value.dtype}")
     return value
 
 
-def same_length(names: tuple[str, str], a: torch.Tensor, b: torch.Tensor) -> None:
+def same_length(
+    names: tuple[str, str], a: torch.Tensor, b: torch.Tensor
+) -> None:
     """Check two tensors have the same number of rows."""
     if len(a) != len(b):
-        raise ValueError(f"{names[0]} and {names[1]} must have the same length, got {len(a)} and {len(b)}")
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same length, got {len(a)}"
+            f" and {len(b)}"
+        )
 
 
-# -------------------------------------------------------------------------------------
-# Optimizer hyperparameters, in torch.optim's words, with torch's exception types.
+# ------------------------------------------------------------------------------
+# Optimizer hyperparameters, in torch.optim's words, with torch's exception
+# types.
+
 
 def lr(value):
     """The learning rate: a finite real >= 0, or a 1-element tensor (kept as a tensor,
@@ -118,7 +145,9 @@ def lr(value):
         if value.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
         if not value.is_floating_point():
-            raise TypeError(f"Tensor lr must have a floating dtype, got {value.dtype}")
+            raise TypeError(
+                f"Tensor lr must have a floating dtype, got {value.dtype}"
+            )
         number = float(value)
     else:
         number = _real_number("lr", value)
@@ -143,12 +172,17 @@ def positive_hyper(name: str, value, what: str) -> float:
     return value
 
 
-def unit_interval_hyper(name: str, value, what: str, interval: str = "[0, 1)") -> float:
+def unit_interval_hyper(
+    name: str, value, what: str, interval: str = "[0, 1)"
+) -> float:
     """A real in ``interval`` (by default [0, 1), e.g. a momentum)."""
     try:
         return unit_interval(name, value, interval)
     except ValueError:
-        message = f"Invalid {what} value: {float(value)} ({name} must be in {interval})"
+        message = (
+            f"Invalid {what} value: {float(value)} ({name} must be in"
+            f" {interval})"
+        )
         raise ValueError(message) from None
 
 
@@ -174,8 +208,10 @@ def betas(value) -> tuple[float, float]:
             beta = beta.item()
         beta = _real_number(f"betas[{i}]", beta)
         if not (0.0 <= beta < 1.0):
-            raise ValueError(f"Invalid beta parameter at index {i}: {beta} "
-                             f"(betas must be in [0, 1))")
+            raise ValueError(
+                f"Invalid beta parameter at index {i}: {beta} "
+                "(betas must be in [0, 1))"
+            )
         out.append(beta)
     return out[0], out[1]
 
@@ -184,9 +220,13 @@ def count(name: str, value, what: str, minimum: int) -> int:
     """An integer >= minimum, e.g. a number of inner steps: ``Invalid <what>: ...``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         kind = type(value).__name__
-        raise TypeError(f"{name} must be an integer {what}, got {kind} {value!r}")
+        raise TypeError(
+            f"{name} must be an integer {what}, got {kind} {value!r}"
+        )
     if value < minimum:
-        raise ValueError(f"Invalid {what}: {value} ({name} must be >= {minimum})")
+        raise ValueError(
+            f"Invalid {what}: {value} ({name} must be >= {minimum})"
+        )
     return int(value)
 
 

@@ -18,6 +18,7 @@ What this module holds (the book's chapter on autoencoders runs all of it):
 Every model is an ``nn.Module`` and works on any device; random corruptions draw from an optional
 ``torch.Generator`` so experiments are reproducible.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,18 +33,42 @@ from .nn import ACTIVATIONS, mlp
 from .train import History, fit
 
 __all__ = [
-    "reconstruction_loss", "Autoencoder", "mlp_autoencoder", "LinearAutoencoder", "pca", "pca_loss",
-    "principal_angles", "kl_sparsity", "SparseAutoencoder", "max_activating_inputs", "gaussian_noise",
-    "salt_and_pepper", "masking", "blur", "CORRUPTIONS", "Corruption", "corruption", "MixedCorruption",
-    "DenoisingAutoencoder", "psnr", "train_autoencoder", "pretrain_stack", "gaussian_kl",
-    "VariationalAutoencoder", "contractive_penalty", "ContractiveAutoencoder", "encoder_jacobian_norm",
-    "SKIPS", "SkipAutoencoder",
+    "reconstruction_loss",
+    "Autoencoder",
+    "mlp_autoencoder",
+    "LinearAutoencoder",
+    "pca",
+    "pca_loss",
+    "principal_angles",
+    "kl_sparsity",
+    "SparseAutoencoder",
+    "max_activating_inputs",
+    "gaussian_noise",
+    "salt_and_pepper",
+    "masking",
+    "blur",
+    "CORRUPTIONS",
+    "Corruption",
+    "corruption",
+    "MixedCorruption",
+    "DenoisingAutoencoder",
+    "psnr",
+    "train_autoencoder",
+    "pretrain_stack",
+    "gaussian_kl",
+    "VariationalAutoencoder",
+    "contractive_penalty",
+    "ContractiveAutoencoder",
+    "encoder_jacobian_norm",
+    "SKIPS",
+    "SkipAutoencoder",
 ]
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # The reconstruction loss and the generic autoencoder
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Squared reconstruction error, summed over features and averaged over the m examples.
@@ -59,7 +84,10 @@ def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """
     _same_shape(("x_hat", x_hat), ("x", x))
     if x.ndim == 0 or len(x) == 0:
-        raise ValueError(f"x must hold at least one example along its first dimension, got shape {tuple(x.shape)}")
+        raise ValueError(
+            "x must hold at least one example along its first dimension, got"
+            f" shape {tuple(x.shape)}"
+        )
     return (x - x_hat).pow(2).flatten(1).sum(1).mean()
 
 
@@ -78,12 +106,18 @@ class Autoencoder(nn.Module):
             autoencoder can copy its input, so a skip only makes sense for a denoising autoencoder.
     """
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, *, skip: bool = False):
+    def __init__(
+        self, encoder: nn.Module, decoder: nn.Module, *, skip: bool = False
+    ):
         super().__init__()
         if not isinstance(encoder, nn.Module):
-            raise TypeError(f"encoder must be an nn.Module, got {type(encoder).__name__}")
+            raise TypeError(
+                f"encoder must be an nn.Module, got {type(encoder).__name__}"
+            )
         if not isinstance(decoder, nn.Module):
-            raise TypeError(f"decoder must be an nn.Module, got {type(decoder).__name__}")
+            raise TypeError(
+                f"decoder must be an nn.Module, got {type(decoder).__name__}"
+            )
         self.encoder = encoder
         self.decoder = decoder
         self.skip = bool(skip)
@@ -104,7 +138,9 @@ class Autoencoder(nn.Module):
         """Omega(h), a penalty on the codes of a batch (none for a plain autoencoder)."""
         return h.new_zeros(())
 
-    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(
+        self, x: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """L(target, g(f(x))) + Omega(f(x)); the target defaults to the input itself."""
         target = x if target is None else target
         h = self.encode(x)
@@ -117,13 +153,20 @@ class Autoencoder(nn.Module):
 def _check_sizes(sizes, output) -> list:
     sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else sizes
     if not isinstance(sizes, list) or len(sizes) < 2:
-        raise ValueError(f"sizes must list at least an input and a code width, got {sizes!r}")
+        raise ValueError(
+            f"sizes must list at least an input and a code width, got {sizes!r}"
+        )
     _args.one_of("output", output, ACTIVATIONS)
     return sizes
 
 
-def mlp_autoencoder(sizes: Sequence[int], activation: str = "relu", *, output: str = "identity",
-                    skip: bool = False) -> Autoencoder:
+def mlp_autoencoder(
+    sizes: Sequence[int],
+    activation: str = "relu",
+    *,
+    output: str = "identity",
+    skip: bool = False,
+) -> Autoencoder:
     """An MLP autoencoder with a mirrored decoder: ``sizes = [d, ..., k]`` from the input to the code.
 
     ``mlp_autoencoder([64, 32, 2])`` is Linear(64, 32) -> ReLU -> Linear(32, 2) for the encoder (a linear
@@ -144,9 +187,10 @@ def mlp_autoencoder(sizes: Sequence[int], activation: str = "relu", *, output: s
     return Autoencoder(encoder, decoder, skip=skip)
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Linear autoencoders and PCA
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 class LinearAutoencoder(Autoencoder):
     """The linear autoencoder h = V^T x, x' = W h with V, W of shape (d, k) and no biases.
@@ -164,7 +208,9 @@ class LinearAutoencoder(Autoencoder):
     def __init__(self, d: int, k: int):
         d = _args.positive_int("d", d)
         k = _args.positive_int("k", k)
-        super().__init__(nn.Linear(d, k, bias=False), nn.Linear(k, d, bias=False))
+        super().__init__(
+            nn.Linear(d, k, bias=False), nn.Linear(k, d, bias=False)
+        )
         self.d, self.k = d, k
 
     @property
@@ -205,7 +251,10 @@ def _check_bases(A, B) -> None:
     _args.tensor("A", A, ndim=2, floating=True)
     _args.tensor("B", B, ndim=2, floating=True)
     if A.shape[0] != B.shape[0]:
-        raise ValueError(f"A and B must have the same number of rows, got {A.shape[0]} and {B.shape[0]}")
+        raise ValueError(
+            f"A and B must have the same number of rows, got {A.shape[0]} and"
+            f" {B.shape[0]}"
+        )
 
 
 def principal_angles(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
@@ -221,11 +270,14 @@ def principal_angles(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     return torch.arccos(cosines).sort().values
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Sparse autoencoders
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 
-def kl_sparsity(rho: float, rho_hat: torch.Tensor, *, eps: float = 1e-6) -> torch.Tensor:
+
+def kl_sparsity(
+    rho: float, rho_hat: torch.Tensor, *, eps: float = 1e-6
+) -> torch.Tensor:
     """The sparsity penalty sum_j KL(rho || rho_hat_j) between Bernoulli distributions.
 
     KL(rho || rho_hat_j) = rho log(rho / rho_hat_j) + (1 - rho) log((1 - rho) / (1 - rho_hat_j)),
@@ -242,10 +294,15 @@ def kl_sparsity(rho: float, rho_hat: torch.Tensor, *, eps: float = 1e-6) -> torc
     Returns:
         a scalar tensor.
     """
-    rho = _args.real("rho", rho, low=0.0, high=1.0, low_open=True, high_open=True)
+    rho = _args.real(
+        "rho", rho, low=0.0, high=1.0, low_open=True, high_open=True
+    )
     _args.tensor("rho_hat", rho_hat, floating=True)
     rho_hat = rho_hat.clamp(eps, 1.0 - eps)
-    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+    return (
+        rho * torch.log(rho / rho_hat)
+        + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+    ).sum()
 
 
 class SparseAutoencoder(Autoencoder):
@@ -265,13 +322,23 @@ class SparseAutoencoder(Autoencoder):
         output: decoder output activation (``"identity"`` or ``"sigmoid"``).
     """
 
-    def __init__(self, d: int, s: int, *, rho: float = 0.05, beta: float = 3.0, output: str = "identity"):
+    def __init__(
+        self,
+        d: int,
+        s: int,
+        *,
+        rho: float = 0.05,
+        beta: float = 3.0,
+        output: str = "identity",
+    ):
         d = _args.positive_int("d", d)
         s = _args.positive_int("s", s)
         _args.one_of("output", output, ACTIVATIONS)
         decoder = nn.Sequential(nn.Linear(s, d), ACTIVATIONS[output]())
         super().__init__(nn.Sequential(nn.Linear(d, s), nn.Sigmoid()), decoder)
-        self.rho = _args.real("rho", rho, low=0.0, high=1.0, low_open=True, high_open=True)
+        self.rho = _args.real(
+            "rho", rho, low=0.0, high=1.0, low_open=True, high_open=True
+        )
         self.beta = _args.real("beta", beta, low=0.0)
 
     def regularizer(self, h: torch.Tensor) -> torch.Tensor:
@@ -294,50 +361,75 @@ def max_activating_inputs(weight: torch.Tensor) -> torch.Tensor:
     _args.tensor("weight", weight, ndim=2, floating=True)
     norms = torch.linalg.vector_norm(weight, dim=1, keepdim=True)
     if bool((norms == 0).any()):
-        raise ValueError("weight has a zero row: that unit does not depend on its input")
+        raise ValueError(
+            "weight has a zero row: that unit does not depend on its input"
+        )
     return weight / norms
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Corruptions and denoising autoencoders
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 
-def _uniform(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+
+def _uniform(
+    x: torch.Tensor, generator: torch.Generator | None
+) -> torch.Tensor:
     """U(0, 1) noise shaped like x, drawn from ``generator`` (on its device) and placed on x's device."""
     device = generator.device if generator is not None else x.device
-    return torch.rand(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
+    return torch.rand(
+        x.shape, generator=generator, device=device, dtype=x.dtype
+    ).to(x.device)
 
 
-def gaussian_noise(x: torch.Tensor, sigma: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def gaussian_noise(
+    x: torch.Tensor, sigma: float, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Additive Gaussian noise: x~ = x + sigma * eps, eps ~ N(0, I)."""
     _args.tensor("x", x, floating=True)
     sigma = _args.real("sigma", sigma, low=0.0)
     device = generator.device if generator is not None else x.device
-    eps = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
+    eps = torch.randn(
+        x.shape, generator=generator, device=device, dtype=x.dtype
+    ).to(x.device)
     return x + sigma * eps
 
 
 def _check_salt_and_pepper(x, rate, low, high):
     _args.tensor("x", x, floating=True)
-    return (_args.real("rate", rate, low=0.0, high=1.0), _args.real("low", low),
-            _args.real("high", high))
+    return (
+        _args.real("rate", rate, low=0.0, high=1.0),
+        _args.real("low", low),
+        _args.real("high", high),
+    )
 
 
-def salt_and_pepper(x: torch.Tensor, rate: float, *, low: float = 0.0, high: float = 1.0,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
+def salt_and_pepper(
+    x: torch.Tensor,
+    rate: float,
+    *,
+    low: float = 0.0,
+    high: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Salt-and-pepper noise: a fraction ``rate`` of the entries is set to ``low`` or ``high``, half each.
 
     With u ~ U(0, 1) drawn once per entry (``torch.rand(x.shape, generator=generator)``):
     x~ = low where u < rate / 2, high where rate / 2 <= u < rate, and x elsewhere.
     """
     rate, low, high = _check_salt_and_pepper(x, rate, low, high)
-    u = _uniform(x, generator)               # one uniform draw per entry
+    u = _uniform(x, generator)  # one uniform draw per entry
     x = torch.where(u < rate, torch.full_like(x, high), x)
     return torch.where(u < rate / 2, torch.full_like(x, low), x)
 
 
-def masking(x: torch.Tensor, rate: float, *, value: float = 0.0,
-            generator: torch.Generator | None = None) -> torch.Tensor:
+def masking(
+    x: torch.Tensor,
+    rate: float,
+    *,
+    value: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Masking ("knockout") noise: a random fraction ``rate`` of the entries is set to ``value`` (0 by default).
 
     x~ = value where u < rate (u ~ U(0, 1) per entry), x elsewhere. This is the corruption of
@@ -346,11 +438,18 @@ def masking(x: torch.Tensor, rate: float, *, value: float = 0.0,
     _args.tensor("x", x, floating=True)
     rate = _args.real("rate", rate, low=0.0, high=1.0)
     value = _args.real("value", value)
-    return torch.where(_uniform(x, generator) < rate, torch.full_like(x, value), x)
+    return torch.where(
+        _uniform(x, generator) < rate, torch.full_like(x, value), x
+    )
 
 
-def blur(x: torch.Tensor, sigma: float, *, image_shape: tuple[int, int] | None = None,
-         generator: torch.Generator | None = None) -> torch.Tensor:
+def blur(
+    x: torch.Tensor,
+    sigma: float,
+    *,
+    image_shape: tuple[int, int] | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Gaussian blur of images: convolution with a normalized kernel exp(-t^2 / (2 sigma^2)) along each axis.
 
     The kernel has radius ceil(2 sigma); borders are padded by replicating the edge pixels. The blur is
@@ -368,27 +467,43 @@ def blur(x: torch.Tensor, sigma: float, *, image_shape: tuple[int, int] | None =
     sigma = _args.real("sigma", sigma, low=0.0)
     if x.ndim == 2:
         if image_shape is None:
-            raise ValueError("x is flattened (2 dimensions): pass image_shape=(H, W)")
-        H, W = (_args.positive_int("image_shape[0]", image_shape[0]), _args.positive_int("image_shape[1]", image_shape[1]))
+            raise ValueError(
+                "x is flattened (2 dimensions): pass image_shape=(H, W)"
+            )
+        H, W = (
+            _args.positive_int("image_shape[0]", image_shape[0]),
+            _args.positive_int("image_shape[1]", image_shape[1]),
+        )
         if H * W != x.shape[1]:
-            raise ValueError(f"image_shape {image_shape} does not match the {x.shape[1]} features of x")
+            raise ValueError(
+                f"image_shape {image_shape} does not match the {x.shape[1]}"
+                " features of x"
+            )
         images = x.reshape(-1, 1, H, W)
     elif x.ndim == 3:
         images = x.unsqueeze(1)
     elif x.ndim == 4:
         images = x
     else:
-        raise ValueError(f"x must have 2, 3 or 4 dimensions, got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"x must have 2, 3 or 4 dimensions, got shape {tuple(x.shape)}"
+        )
     if sigma == 0.0:
         return x.clone()
     radius = math.ceil(2 * sigma)
     t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
-    kernel = torch.exp(-t**2 / (2 * sigma**2))
+    kernel = torch.exp(-(t**2) / (2 * sigma**2))
     kernel = kernel / kernel.sum()
     channels = images.shape[1]
-    padded = torch.nn.functional.pad(images, (radius, radius, radius, radius), mode="replicate")
-    rows = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)  # blur along the width...
-    cols = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)  # ...then along the height
+    padded = torch.nn.functional.pad(
+        images, (radius, radius, radius, radius), mode="replicate"
+    )
+    rows = kernel.view(1, 1, 1, -1).expand(
+        channels, 1, 1, -1
+    )  # blur along the width...
+    cols = kernel.view(1, 1, -1, 1).expand(
+        channels, 1, -1, 1
+    )  # ...then along the height
     out = torch.nn.functional.conv2d(padded, rows, groups=channels)
     out = torch.nn.functional.conv2d(out, cols, groups=channels)
     return out.reshape(x.shape)
@@ -409,12 +524,21 @@ class Corruption:
         self.name = _args.one_of("name", name, CORRUPTIONS)
         self.level = level
         self.kwargs = kwargs
-        # Check the level and options now, on a tiny input, rather than in the middle of training.
-        probe = torch.zeros(1, *kwargs["image_shape"]) if "image_shape" in kwargs else torch.zeros(1, 1)
+        # Check the level and options now, on a tiny input, rather than in the
+        # middle of training.
+        probe = (
+            torch.zeros(1, *kwargs["image_shape"])
+            if "image_shape" in kwargs
+            else torch.zeros(1, 1)
+        )
         self(probe.flatten(1) if "image_shape" in kwargs else probe)
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return CORRUPTIONS[self.name](x, self.level, generator=generator, **self.kwargs)
+    def __call__(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return CORRUPTIONS[self.name](
+            x, self.level, generator=generator, **self.kwargs
+        )
 
     def __repr__(self) -> str:
         return f"Corruption({self.name!r}, {self.level})"
@@ -442,16 +566,25 @@ class MixedCorruption:
     def __init__(self, corruptions: Sequence[Callable]):
         corruptions = list(corruptions)
         if not corruptions or not all(callable(c) for c in corruptions):
-            raise ValueError("corruptions must be a non-empty list of callables c(x, generator=None)")
+            raise ValueError(
+                "corruptions must be a non-empty list of callables c(x,"
+                " generator=None)"
+            )
         self.corruptions = corruptions
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         device = generator.device if generator is not None else x.device
-        choice = torch.randint(len(self.corruptions), (len(x),), generator=generator, device=device).to(x.device)
+        choice = torch.randint(
+            len(self.corruptions), (len(x),), generator=generator, device=device
+        ).to(x.device)
         out = x.clone()
         for i, c in enumerate(self.corruptions):
             rows = choice == i
-            out = torch.where(rows.view(-1, *([1] * (x.ndim - 1))), c(x, generator), out)
+            out = torch.where(
+                rows.view(-1, *([1] * (x.ndim - 1))), c(x, generator), out
+            )
         return out
 
     def __repr__(self) -> str:
@@ -472,13 +605,26 @@ class DenoisingAutoencoder(nn.Module):
         generator: optional ``torch.Generator`` for the corruptions, for reproducible training.
     """
 
-    def __init__(self, autoencoder: Autoencoder, corruption: Callable, *, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        autoencoder: Autoencoder,
+        corruption: Callable,
+        *,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
-        if not (isinstance(autoencoder, nn.Module) and hasattr(autoencoder, "loss")):
-            raise TypeError(f"autoencoder must be an nn.Module with loss(x, target), such as a coursekit "
-                            f"Autoencoder, got {type(autoencoder).__name__}")
+        if not (
+            isinstance(autoencoder, nn.Module) and hasattr(autoencoder, "loss")
+        ):
+            raise TypeError(
+                "autoencoder must be an nn.Module with loss(x, target), such"
+                f" as a coursekit Autoencoder, got {type(autoencoder).__name__}"
+            )
         if not callable(corruption):
-            raise TypeError(f"corruption must be callable as corruption(x, generator), got {type(corruption).__name__}")
+            raise TypeError(
+                "corruption must be callable as corruption(x, generator), got"
+                f" {type(corruption).__name__}"
+            )
         self.autoencoder = autoencoder
         self.corruption = corruption
         self.generator = generator
@@ -486,7 +632,9 @@ class DenoisingAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.autoencoder(x)
 
-    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(
+        self, x: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The reconstruction loss of the clean x from a freshly corrupted x~."""
         x_tilde = self.corruption(x, self.generator)
         return self.autoencoder.loss(x_tilde, x if target is None else target)
@@ -498,10 +646,15 @@ def _same_shape(first, second) -> None:
     _args.tensor(a, x, floating=True)
     _args.tensor(b, y, floating=True)
     if x.shape != y.shape:
-        raise ValueError(f"{a} and {b} must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"{a} and {b} must have the same shape, got {tuple(x.shape)} and"
+            f" {tuple(y.shape)}"
+        )
 
 
-def psnr(x_hat: torch.Tensor, x: torch.Tensor, *, peak: float = 1.0) -> torch.Tensor:
+def psnr(
+    x_hat: torch.Tensor, x: torch.Tensor, *, peak: float = 1.0
+) -> torch.Tensor:
     """Peak signal-to-noise ratio of each example, in decibels: 10 log10(peak^2 / MSE_i).
 
     Args:
@@ -516,12 +669,14 @@ def psnr(x_hat: torch.Tensor, x: torch.Tensor, *, peak: float = 1.0) -> torch.Te
     return 10 * torch.log10(peak**2 / mse)
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Training, and greedy stacked pretraining
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 
-def train_autoencoder(model, X, optimizer, *, epochs=1, batch_size=None,
-                      generator=None) -> History:
+
+def train_autoencoder(
+    model, X, optimizer, *, epochs=1, batch_size=None, generator=None
+) -> History:
     """Minimize ``model.loss(x)`` over minibatches of X (rows are examples, no labels needed).
 
     Works for every model of this module: the loss is the model's own objective (reconstruction,
@@ -536,11 +691,20 @@ def train_autoencoder(model, X, optimizer, *, epochs=1, batch_size=None,
         coursekit.train.DivergenceError: if the loss becomes NaN or infinite.
     """
     if not hasattr(model, "loss"):
-        raise TypeError(f"model must define loss(x), got {type(model).__name__}")
+        raise TypeError(
+            f"model must define loss(x), got {type(model).__name__}"
+        )
     _args.tensor("X", X, floating=True)
-    return fit(model, optimizer, (X, X), epochs=epochs, batch_size=batch_size,
-               generator=generator, eval_train="batches",
-               batch_loss=lambda model, xb, _: model.loss(xb))   # X is its own target
+    return fit(
+        model,
+        optimizer,
+        (X, X),
+        epochs=epochs,
+        batch_size=batch_size,
+        generator=generator,
+        eval_train="batches",
+        batch_loss=lambda model, xb, _: model.loss(xb),
+    )  # X is its own target
 
 
 def _check_stack(X, sizes, activation, lr):
@@ -548,18 +712,32 @@ def _check_stack(X, sizes, activation, lr):
     _args.tensor("X", X, ndim=2, floating=True)
     sizes = list(sizes)
     if len(sizes) < 2:
-        raise ValueError(f"sizes must list at least an input and one hidden width, got {sizes!r}")
+        raise ValueError(
+            "sizes must list at least an input and one hidden width, got"
+            f" {sizes!r}"
+        )
     for i, s in enumerate(sizes):
         _args.positive_int(f"sizes[{i}]", s)
     if sizes[0] != X.shape[1]:
-        raise ValueError(f"sizes[0] must equal the input dimension {X.shape[1]}, got {sizes[0]}")
+        raise ValueError(
+            f"sizes[0] must equal the input dimension {X.shape[1]}, got"
+            f" {sizes[0]}"
+        )
     _args.one_of("activation", activation, ACTIVATIONS)
     return sizes, _args.positive("lr", lr)
 
 
-def pretrain_stack(X: torch.Tensor, sizes: Sequence[int], *, activation: str = "sigmoid", epochs: int = 20,
-                   batch_size: int | None = 64, lr: float = 1e-2, corruption: Callable | None = None,
-                   generator: torch.Generator | None = None):
+def pretrain_stack(
+    X: torch.Tensor,
+    sizes: Sequence[int],
+    *,
+    activation: str = "sigmoid",
+    epochs: int = 20,
+    batch_size: int | None = 64,
+    lr: float = 1e-2,
+    corruption: Callable | None = None,
+    generator: torch.Generator | None = None,
+):
     """Greedy layer-wise pretraining of a stacked autoencoder (Hinton & Salakhutdinov 2006; Bengio et al. 2007).
 
     Layer l is the encoder of a one-hidden-layer autoencoder trained (with Adam) to reconstruct H_{l-1},
@@ -582,21 +760,36 @@ def pretrain_stack(X: torch.Tensor, sizes: Sequence[int], *, activation: str = "
     sizes, lr = _check_stack(X, sizes, activation, lr)
     layers, histories, H = [], [], X
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        encoder = nn.Sequential(nn.Linear(fan_in, fan_out), ACTIVATIONS[activation]()).to(X.device)
+        encoder = nn.Sequential(
+            nn.Linear(fan_in, fan_out), ACTIVATIONS[activation]()
+        ).to(X.device)
         ae = Autoencoder(encoder, nn.Linear(fan_out, fan_in).to(X.device))
-        model = ae if corruption is None else DenoisingAutoencoder(ae, corruption, generator=generator)
+        model = (
+            ae
+            if corruption is None
+            else DenoisingAutoencoder(ae, corruption, generator=generator)
+        )
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        histories.append(train_autoencoder(model, H, optimizer, epochs=epochs, batch_size=batch_size,
-                                           generator=generator))
+        histories.append(
+            train_autoencoder(
+                model,
+                H,
+                optimizer,
+                epochs=epochs,
+                batch_size=batch_size,
+                generator=generator,
+            )
+        )
         layers.extend(encoder)
         with torch.no_grad():
             H = encoder(H)  # the codes of this layer are the next layer's data
     return nn.Sequential(*layers), histories
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Looking ahead: a variational autoencoder
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag(sigma^2)) || N(0, I)) per example: (1/2) sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2).
@@ -609,7 +802,9 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """
     _same_shape(("mu", mu), ("logvar", logvar))
     if mu.ndim != 2:
-        raise ValueError(f"mu must have shape (batch, k), got shape {tuple(mu.shape)}")
+        raise ValueError(
+            f"mu must have shape (batch, k), got shape {tuple(mu.shape)}"
+        )
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
 
 
@@ -631,16 +826,29 @@ class VariationalAutoencoder(nn.Module):
         noise_var: the decoder's noise variance (a smaller value weighs reconstruction more).
     """
 
-    def __init__(self, sizes: Sequence[int], activation: str = "relu", *, output: str = "identity",
-                 noise_var: float = 0.05):
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str = "relu",
+        *,
+        output: str = "identity",
+        noise_var: float = 0.05,
+    ):
         super().__init__()
         sizes = list(sizes)
         if len(sizes) < 2:
-            raise ValueError(f"sizes must list at least an input and a code width, got {sizes!r}")
+            raise ValueError(
+                "sizes must list at least an input and a code width, got"
+                f" {sizes!r}"
+            )
         _args.one_of("output", output, ACTIVATIONS)
         k = _args.positive_int("sizes[-1]", sizes[-1])
-        self.body = mlp(sizes[:-1], activation) if len(sizes) > 2 else nn.Identity()
-        self.body_act = ACTIVATIONS[activation]() if len(sizes) > 2 else nn.Identity()
+        self.body = (
+            mlp(sizes[:-1], activation) if len(sizes) > 2 else nn.Identity()
+        )
+        self.body_act = (
+            ACTIVATIONS[activation]() if len(sizes) > 2 else nn.Identity()
+        )
         self.mean = nn.Linear(sizes[-2], k)
         self.logvar = nn.Linear(sizes[-2], k)
         decoder = mlp(sizes[::-1], activation)
@@ -661,18 +869,25 @@ class VariationalAutoencoder(nn.Module):
         """Reconstruct from the mean code (no sampling)."""
         return self.decode(self.encode(x)[0])
 
-    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(
+        self, x: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The negative ELBO averaged over the batch, with one reparameterized sample per example."""
         target = x if target is None else target
         mu, logvar = self.encode(x)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterization
-        recon = (self.decode(z) - target).pow(2).flatten(1).sum(1) / (2 * self.noise_var)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(
+            mu
+        )  # reparameterization
+        recon = (self.decode(z) - target).pow(2).flatten(1).sum(1) / (
+            2 * self.noise_var
+        )
         return (recon + gaussian_kl(mu, logvar)).mean()
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Contractive autoencoders: a small derivative of the code
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 def contractive_penalty(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """The squared Frobenius norm of the Jacobian of a sigmoid encoder, averaged over a batch.
@@ -690,8 +905,8 @@ def contractive_penalty(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     Returns:
         a scalar tensor: the mean over the batch of ||dh/dx||_F^2.
     """
-    slope = h * (1 - h)                        # sigmoid'(W x + b), shape (m, s)
-    row_norms = weight.pow(2).sum(dim=1)       # sum_i W_ji^2, shape (s,)
+    slope = h * (1 - h)  # sigmoid'(W x + b), shape (m, s)
+    row_norms = weight.pow(2).sum(dim=1)  # sum_i W_ji^2, shape (s,)
     return (slope.pow(2) * row_norms).sum(dim=1).mean()
 
 
@@ -712,7 +927,9 @@ class ContractiveAutoencoder(Autoencoder):
         output: decoder output activation (``"identity"`` or ``"sigmoid"``).
     """
 
-    def __init__(self, d: int, s: int, *, lam: float = 0.1, output: str = "identity"):
+    def __init__(
+        self, d: int, s: int, *, lam: float = 0.1, output: str = "identity"
+    ):
         d = _args.positive_int("d", d)
         s = _args.positive_int("s", s)
         _args.one_of("output", output, ACTIVATIONS)
@@ -735,9 +952,9 @@ def encoder_jacobian_norm(encode: Callable, X: torch.Tensor) -> torch.Tensor:
     return torch.stack(norms)
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Skip connections in a denoising autoencoder
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 
 SKIPS = ("shallow", "deep")
 
@@ -761,8 +978,14 @@ class SkipAutoencoder(nn.Module):
         output: activation after the last layer, e.g. ``"sigmoid"`` for pixels in [0, 1].
     """
 
-    def __init__(self, sizes: Sequence[int], skips: Sequence[str] = (), *, activation: str = "relu",
-                 output: str = "identity"):
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        skips: Sequence[str] = (),
+        *,
+        activation: str = "relu",
+        output: str = "identity",
+    ):
         super().__init__()
         sizes = [_args.positive_int("sizes", s) for s in sizes]
         if len(sizes) != 4:
@@ -773,8 +996,16 @@ class SkipAutoencoder(nn.Module):
         _args.one_of("activation", activation, ACTIVATIONS)
         _args.one_of("output", output, ACTIVATIONS)
         d, w1, w2, k = sizes
-        self.E1, self.E2, self.E3 = nn.Linear(d, w1), nn.Linear(w1, w2), nn.Linear(w2, k)
-        self.D3, self.D2, self.D1 = nn.Linear(k, w2), nn.Linear(w2, w1), nn.Linear(w1, d)
+        self.E1, self.E2, self.E3 = (
+            nn.Linear(d, w1),
+            nn.Linear(w1, w2),
+            nn.Linear(w2, k),
+        )
+        self.D3, self.D2, self.D1 = (
+            nn.Linear(k, w2),
+            nn.Linear(w2, w1),
+            nn.Linear(w1, d),
+        )
         self.act, self.out = ACTIVATIONS[activation](), ACTIVATIONS[output]()
         self.skips = skips
 
@@ -786,6 +1017,8 @@ class SkipAutoencoder(nn.Module):
         b1 = self.act(self.D2(b2)) + (a1 if "shallow" in self.skips else 0)
         return self.out(self.D1(b1))
 
-    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(
+        self, x: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The reconstruction loss of the output against the target (default: the input)."""
         return reconstruction_loss(self(x), x if target is None else target)

@@ -4,6 +4,7 @@ Gaussian continuation smooths the objective, :math:`f_\sigma(x) = \mathbb{E}_{u 
 and follows its minimum as :math:`\sigma` shrinks to 0; curriculum learning, a continuation in the data,
 trains on easy examples first and lets harder ones in as training goes on (Bengio et al. 2009).
 """
+
 from __future__ import annotations
 
 import math
@@ -13,11 +14,18 @@ import torch
 
 from . import _args
 
-__all__ = ["gaussian_smoothing", "gauss_hermite_smoothing", "continuation", "curriculum_batches",
-           "paced_batches"]
+__all__ = [
+    "gaussian_smoothing",
+    "gauss_hermite_smoothing",
+    "continuation",
+    "curriculum_batches",
+    "paced_batches",
+]
 
 
-def gaussian_smoothing(f, x: torch.Tensor, sigma: float, *, num_nodes: int = 61):
+def gaussian_smoothing(
+    f, x: torch.Tensor, sigma: float, *, num_nodes: int = 61
+):
     r"""The Gaussian smoothing :math:`f_\sigma(x) = \mathbb{E}_{u \sim N(0, 1)}[f(x + \sigma u)]`
     of a 1-D function.
 
@@ -51,14 +59,15 @@ def gauss_hermite_smoothing(f, x: torch.Tensor, sigma: float, num_nodes: int):
     # nodes u_j and weights for the weight function exp(-u^2 / 2)
     nodes, weights = np.polynomial.hermite_e.hermegauss(num_nodes)
     u = torch.as_tensor(nodes, dtype=x.dtype, device=x.device)
-    weights = weights / math.sqrt(2 * math.pi)      # for the density of N(0, 1)
+    weights = weights / math.sqrt(2 * math.pi)  # for the density of N(0, 1)
     w = torch.as_tensor(weights, dtype=x.dtype, device=x.device)
-    values = f(x.unsqueeze(-1) + sigma * u)         # f(x + sigma u_j)
-    return (values * w).sum(dim=-1)                 # sum_j w_j f(x + sigma u_j)
+    values = f(x.unsqueeze(-1) + sigma * u)  # f(x + sigma u_j)
+    return (values * w).sum(dim=-1)  # sum_j w_j f(x + sigma u_j)
 
 
-def continuation(f, x0, sigmas, *, lr: float = 0.1, steps: int = 100,
-                 num_nodes: int = 61) -> dict:
+def continuation(
+    f, x0, sigmas, *, lr: float = 0.1, steps: int = 100, num_nodes: int = 61
+) -> dict:
     r"""Gradient descent on a sequence of smoothed objectives :math:`f_{\sigma_0}, f_{\sigma_1}, \dots`.
 
     Starting at ``x0``, run ``steps`` gradient steps :math:`x \leftarrow x - \eta f_{\sigma_i}'(x)` on each
@@ -86,11 +95,15 @@ def continuation(f, x0, sigmas, *, lr: float = 0.1, steps: int = 100,
         x = x.detach().to(torch.float64).reshape(-1).clone()
     else:
         starts = [x0] if not hasattr(x0, "__len__") else list(x0)
-        x = torch.tensor([_args.real(f"x0[{i}]", v) for i, v in enumerate(starts)],
-                         dtype=torch.float64)
+        x = torch.tensor(
+            [_args.real(f"x0[{i}]", v) for i, v in enumerate(starts)],
+            dtype=torch.float64,
+        )
     if x.numel() == 0 or not torch.isfinite(x).all():
         raise ValueError("x0 must hold at least one finite starting point")
-    sigmas = [_args.real(f"sigmas[{i}]", s, low=0.0) for i, s in enumerate(sigmas)]
+    sigmas = [
+        _args.real(f"sigmas[{i}]", s, low=0.0) for i, s in enumerate(sigmas)
+    ]
     if not sigmas:
         raise ValueError("sigmas must hold at least one value")
     lr = _args.positive("lr", lr)
@@ -101,15 +114,25 @@ def continuation(f, x0, sigmas, *, lr: float = 0.1, steps: int = 100,
             x = x.detach().requires_grad_(True)
             f_sigma = gaussian_smoothing(f, x, sigma, num_nodes=num_nodes).sum()
             (g,) = torch.autograd.grad(f_sigma, x)
-            x = (x - lr * g).detach()                   # x <- x - lr * f_sigma'(x)
+            x = (x - lr * g).detach()  # x <- x - lr * f_sigma'(x)
             path.append(x)
         ends.append(x)
-    return {"sigmas": np.array(sigmas), "x": torch.stack(ends).numpy(),
-            "path": torch.stack(path).numpy()}
+    return {
+        "sigmas": np.array(sigmas),
+        "x": torch.stack(ends).numpy(),
+        "path": torch.stack(path).numpy(),
+    }
 
 
-def curriculum_batches(difficulty, batch_size: int, num_steps: int, *,
-                       start_fraction=0.2, full_at=0.5, generator=None):
+def curriculum_batches(
+    difficulty,
+    batch_size: int,
+    num_steps: int,
+    *,
+    start_fraction=0.2,
+    full_at=0.5,
+    generator=None,
+):
     r"""The indices of ``num_steps`` minibatches drawn easy-to-hard (a pacing schedule).
 
     At step :math:`t` the batch is drawn uniformly, without replacement, from the
@@ -133,25 +156,34 @@ def curriculum_batches(difficulty, batch_size: int, num_steps: int, *,
     n = len(difficulty)
     batch_size = _args.positive_int("batch_size", batch_size)
     num_steps = _args.positive_int("num_steps", num_steps)
-    p0 = _args.real("start_fraction", start_fraction, low=0.0, high=1.0,
-                    low_open=True)
+    p0 = _args.real(
+        "start_fraction", start_fraction, low=0.0, high=1.0, low_open=True
+    )
     full_at = _args.real("full_at", full_at, low=0.0, high=1.0)
     if batch_size > math.ceil(p0 * n):
-        raise ValueError(f"batch_size={batch_size} is larger than the first pool "
-                         f"({math.ceil(p0 * n)} examples = start_fraction * n)")
-    return paced_batches(difficulty, batch_size, num_steps, p0, full_at, generator)
+        raise ValueError(
+            f"batch_size={batch_size} is larger than the first pool "
+            f"({math.ceil(p0 * n)} examples = start_fraction * n)"
+        )
+    return paced_batches(
+        difficulty, batch_size, num_steps, p0, full_at, generator
+    )
 
 
-def paced_batches(difficulty, batch_size, num_steps, p0, full_at, generator=None):
+def paced_batches(
+    difficulty, batch_size, num_steps, p0, full_at, generator=None
+):
     r"""Yield minibatch indices from the :math:`\lceil p(t)\, n \rceil` easiest examples,
     :math:`p(t) = \min(1, p_0 + (1 - p_0)\, t / T_{full})`, :math:`T_{full}` = ``full_at *
     num_steps``. Arguments are not checked here: call :func:`curriculum_batches`.
     """
     n = len(difficulty)
-    order = torch.argsort(difficulty.detach().cpu(), stable=True)   # easiest first
+    order = torch.argsort(
+        difficulty.detach().cpu(), stable=True
+    )  # easiest first
     t_full = max(full_at * num_steps, 1e-12)
     for t in range(num_steps):
-        p = min(1.0, p0 + (1.0 - p0) * t / t_full)                  # p(t)
+        p = min(1.0, p0 + (1.0 - p0) * t / t_full)  # p(t)
         pool = order[: math.ceil(p * n)]
         pick = torch.randperm(len(pool), generator=generator)[:batch_size]
         yield pool[pick].to(difficulty.device)

@@ -11,6 +11,7 @@ r"""Convolutional layers as formulas: the sums, receptive fields, cost, pooling.
 - :func:`pooling_unchanged_shifts`: how many of the 8 one-pixel shifts of an
   isolated feature leave a max-pooled map unchanged.
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,8 +21,13 @@ from torch import nn
 from . import _args
 
 __all__ = [
-    "cross_correlate2d", "convolve2d", "receptive_field", "conv_layer_cost",
-    "dense_layer_cost", "multiply_counts", "pooling_unchanged_shifts",
+    "cross_correlate2d",
+    "convolve2d",
+    "receptive_field",
+    "conv_layer_cost",
+    "dense_layer_cost",
+    "multiply_counts",
+    "pooling_unchanged_shifts",
 ]
 
 
@@ -29,8 +35,10 @@ def _check_image_and_kernel(x, w):
     _args.tensor("x", x, ndim=2, floating=True)
     _args.tensor("w", w, ndim=2, floating=True)
     if w.shape[0] > x.shape[0] or w.shape[1] > x.shape[1]:
-        raise ValueError(f"w must not be larger than x, got w of shape "
-                         f"{tuple(w.shape)} and x of shape {tuple(x.shape)}")
+        raise ValueError(
+            "w must not be larger than x, got w of shape "
+            f"{tuple(w.shape)} and x of shape {tuple(x.shape)}"
+        )
     m, n = w.shape
     return m, n, x.shape[0] - m + 1, x.shape[1] - n + 1
 
@@ -52,9 +60,9 @@ def cross_correlate2d(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """
     m, n, out_h, out_w = _check_image_and_kernel(x, w)
     s = x.new_zeros(out_h, out_w)
-    for u in range(m):          # one shifted copy of the image per weight
+    for u in range(m):  # one shifted copy of the image per weight
         for v in range(n):
-            s += w[u, v] * x[u:u + out_h, v:v + out_w]
+            s += w[u, v] * x[u : u + out_h, v : v + out_w]
     return s
 
 
@@ -78,8 +86,8 @@ def convolve2d(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     s = x.new_zeros(out_h, out_w)
     for u in range(m):
         for v in range(n):
-            top, left = m - 1 - u, n - 1 - v    # x_{i-u, j-v}, from 0
-            s += w[u, v] * x[top:top + out_h, left:left + out_w]
+            top, left = m - 1 - u, n - 1 - v  # x_{i-u, j-v}, from 0
+            s += w[u, v] * x[top : top + out_h, left : left + out_w]
     return s
 
 
@@ -98,15 +106,20 @@ def receptive_field(kernel_sizes, strides=None) -> list[int]:
     Returns:
         ``[r_1, ..., r_L]``.
     """
-    kernel_sizes = [_args.positive_int(f"kernel_sizes[{i}]", k)
-                    for i, k in enumerate(kernel_sizes)]
+    kernel_sizes = [
+        _args.positive_int(f"kernel_sizes[{i}]", k)
+        for i, k in enumerate(kernel_sizes)
+    ]
     if strides is None:
         strides = [1] * len(kernel_sizes)
-    strides = [_args.positive_int(f"strides[{i}]", s)
-               for i, s in enumerate(strides)]
+    strides = [
+        _args.positive_int(f"strides[{i}]", s) for i, s in enumerate(strides)
+    ]
     if len(strides) != len(kernel_sizes):
-        raise ValueError(f"strides must have one entry per layer "
-                         f"({len(kernel_sizes)}), got {len(strides)}")
+        raise ValueError(
+            "strides must have one entry per layer "
+            f"({len(kernel_sizes)}), got {len(strides)}"
+        )
     r, jump, widths = 1, 1, []
     for k, s in zip(kernel_sizes, strides):
         r += (k - 1) * jump
@@ -115,8 +128,9 @@ def receptive_field(kernel_sizes, strides=None) -> list[int]:
     return widths
 
 
-def conv_layer_cost(M: int, N: int, m: int, n: int,
-                    in_maps: int, out_maps: int) -> int:
+def conv_layer_cost(
+    M: int, N: int, m: int, n: int, in_maps: int, out_maps: int
+) -> int:
     r"""Multiplications of a convolutional layer (stride 1, no padding).
 
     Each of the :math:`K^\ell` output maps applies an :math:`m \times n` filter
@@ -128,25 +142,35 @@ def conv_layer_cost(M: int, N: int, m: int, n: int,
         m, n: height and width of the filters (m <= M, n <= N).
         in_maps, out_maps: :math:`K^{\ell-1}` and :math:`K^\ell`.
     """
-    sizes = {"M": M, "N": N, "m": m, "n": n,
-             "in_maps": in_maps, "out_maps": out_maps}
-    M, N, m, n, in_maps, out_maps = (_args.positive_int(name, v)
-                                     for name, v in sizes.items())
+    sizes = {
+        "M": M,
+        "N": N,
+        "m": m,
+        "n": n,
+        "in_maps": in_maps,
+        "out_maps": out_maps,
+    }
+    M, N, m, n, in_maps, out_maps = (
+        _args.positive_int(name, v) for name, v in sizes.items()
+    )
     if m > M or n > N:
-        raise ValueError(f"the filter (m={m}, n={n}) must fit in the maps "
-                         f"(M={M}, N={N})")
+        raise ValueError(
+            f"the filter (m={m}, n={n}) must fit in the maps (M={M}, N={N})"
+        )
     return out_maps * (M - m + 1) * (N - n + 1) * m * n * in_maps
 
 
 def dense_layer_cost(in_units: int, out_units: int) -> int:
     r"""Multiplications of a fully connected layer, per input:
     :math:`K^\ell K^{\ell-1}`."""
-    return (_args.positive_int("in_units", in_units)
-            * _args.positive_int("out_units", out_units))
+    return _args.positive_int("in_units", in_units) * _args.positive_int(
+        "out_units", out_units
+    )
 
 
-def multiply_counts(model: nn.Module,
-                    x: torch.Tensor) -> list[tuple[str, str, int, int]]:
+def multiply_counts(
+    model: nn.Module, x: torch.Tensor
+) -> list[tuple[str, str, int, int]]:
     """Run ``model`` on ``x`` and count, per convolution or linear layer and
     per example, its parameters and the multiplications of its weights.
 
@@ -158,8 +182,9 @@ def multiply_counts(model: nn.Module,
         a list of (name, layer type, parameters, multiplications per example).
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, "
-                        f"got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
     _args.tensor("x", x, floating=True)
     rows, hooks = [], []
 
@@ -167,15 +192,19 @@ def multiply_counts(model: nn.Module,
         if isinstance(module, nn.Linear):
             per_unit = module.in_features
         else:
-            per_unit = module.weight[0].numel()    # (in_channels / groups) * k
+            per_unit = module.weight[0].numel()  # (in_channels / groups) * k
         params = sum(p.numel() for p in module.parameters())
-        rows.append((name, type(module).__name__, params,
-                     out[0].numel() * per_unit))
+        rows.append(
+            (name, type(module).__name__, params, out[0].numel() * per_unit)
+        )
 
     for name, module in model.named_modules():
         if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)):
-            hooks.append(module.register_forward_hook(
-                lambda mod, inp, out, name=name: count(name, mod, out)))
+            hooks.append(
+                module.register_forward_hook(
+                    lambda mod, inp, out, name=name: count(name, mod, out)
+                )
+            )
     was_training = model.training
     try:
         model.eval()
@@ -188,7 +217,9 @@ def multiply_counts(model: nn.Module,
     return rows
 
 
-def pooling_unchanged_shifts(window: int, size: int | None = None) -> torch.Tensor:
+def pooling_unchanged_shifts(
+    window: int, size: int | None = None
+) -> torch.Tensor:
     r"""For an isolated feature (one positive unit in a map of zeros) at each
     position of a ``window`` x ``window`` pooling block, the number of the 8
     one-pixel shifts (diagonals included) after which the max-pooled map is
@@ -211,14 +242,16 @@ def pooling_unchanged_shifts(window: int, size: int | None = None) -> torch.Tens
     window = _args.positive_int("window", window)
     size = 3 * window if size is None else _args.positive_int("size", size)
     if size < 3 * window:
-        raise ValueError(f"size must be at least 3 * window = {3 * window}, "
-                         f"got {size}")
-    shifts = [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)
-              if (di, dj) != (0, 0)]
+        raise ValueError(
+            f"size must be at least 3 * window = {3 * window}, got {size}"
+        )
+    shifts = [
+        (di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)
+    ]
     counts = torch.zeros(window, window, dtype=torch.long)
     for a in range(window):
         for b in range(window):
-            i, j = window + a, window + b        # inside the middle block
+            i, j = window + a, window + b  # inside the middle block
             base = torch.zeros(1, 1, size, size)
             base[0, 0, i, j] = 1.0
             pooled = F.max_pool2d(base, window)

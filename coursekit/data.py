@@ -4,6 +4,7 @@ Nothing here touches the network. Real-data loaders return a :class:`Split` whos
 inputs are standardized with statistics of the *training* part only, so no
 information from validation or test data leaks into training.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,18 @@ import torch
 
 from . import _args
 
-__all__ = ["Split", "digits", "mnist1d", "mnist1d_signals", "GaussianClasses", "linear_regression", "batches",
-           "spurious_features", "noisy_labels", "image_patches"]
+__all__ = [
+    "Split",
+    "digits",
+    "mnist1d",
+    "mnist1d_signals",
+    "GaussianClasses",
+    "linear_regression",
+    "batches",
+    "spurious_features",
+    "noisy_labels",
+    "image_patches",
+]
 
 
 @dataclass
@@ -46,29 +57,52 @@ class Split:
 
     def to(self, device=None, dtype=None) -> "Split":
         """Move every tensor to ``device``; cast inputs (not labels) to ``dtype``."""
+
         def move(t, cast):
             return t.to(device=device, dtype=dtype if cast else None)
+
         return Split(
-            move(self.X_train, True), move(self.y_train, False),
-            move(self.X_val, True), move(self.y_val, False),
-            move(self.X_test, True), move(self.y_test, False),
-            move(self.mean, True), move(self.std, True), self.num_classes,
+            move(self.X_train, True),
+            move(self.y_train, False),
+            move(self.X_val, True),
+            move(self.y_val, False),
+            move(self.X_test, True),
+            move(self.y_test, False),
+            move(self.mean, True),
+            move(self.std, True),
+            self.num_classes,
         )
 
     def __repr__(self) -> str:
-        return (f"Split(train={tuple(self.X_train.shape)}, val={tuple(self.X_val.shape)}, "
-                f"test={tuple(self.X_test.shape)}, num_classes={self.num_classes})")
+        return (
+            f"Split(train={tuple(self.X_train.shape)},"
+            f" val={tuple(self.X_val.shape)}, test={tuple(self.X_test.shape)},"
+            f" num_classes={self.num_classes})"
+        )
 
 
-def _split(X: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: float, seed: int,
-           standardize: bool, dtype: torch.dtype, device) -> Split:
+def _split(
+    X: np.ndarray,
+    y: np.ndarray,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    standardize: bool,
+    dtype: torch.dtype,
+    device,
+) -> Split:
     """Stratified split, then standardize with training statistics only."""
     from sklearn.model_selection import train_test_split
 
     _args.real("val_fraction", val_fraction, low=0.0, high=1.0, high_open=True)
-    _args.real("test_fraction", test_fraction, low=0.0, high=1.0, high_open=True)
+    _args.real(
+        "test_fraction", test_fraction, low=0.0, high=1.0, high_open=True
+    )
     if val_fraction + test_fraction >= 1.0:
-        raise ValueError(f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}")
+        raise ValueError(
+            f"val_fraction + test_fraction must be < 1, got {val_fraction} +"
+            f" {test_fraction}"
+        )
     seed = _args.positive_int("seed", seed, allow_zero=True)
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
@@ -76,10 +110,16 @@ def _split(X: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: flo
     idx = np.arange(len(X))
     held = val_fraction + test_fraction
     if held > 0:
-        train_idx, rest = train_test_split(idx, test_size=held, random_state=seed, stratify=y)
+        train_idx, rest = train_test_split(
+            idx, test_size=held, random_state=seed, stratify=y
+        )
         if test_fraction > 0 and val_fraction > 0:
             val_idx, test_idx = train_test_split(
-                rest, test_size=test_fraction / held, random_state=seed + 1, stratify=y[rest])
+                rest,
+                test_size=test_fraction / held,
+                random_state=seed + 1,
+                stratify=y[rest],
+            )
         elif val_fraction > 0:
             val_idx, test_idx = rest, rest[:0]
         else:
@@ -92,18 +132,32 @@ def _split(X: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: flo
     if standardize:
         mean = X[train_idx].mean(0)
         std = X[train_idx].std(0)
-        std = torch.where(std > 1e-8, std, torch.ones_like(std))  # constant features stay as they are
+        std = torch.where(
+            std > 1e-8, std, torch.ones_like(std)
+        )  # constant features stay as they are
     else:
-        mean, std = torch.zeros(X.shape[1:], dtype=X.dtype), torch.ones(X.shape[1:], dtype=X.dtype)
+        mean, std = torch.zeros(X.shape[1:], dtype=X.dtype), torch.ones(
+            X.shape[1:], dtype=X.dtype
+        )
     Xs = (X - mean) / std
-    take = lambda i: (Xs[torch.as_tensor(i, dtype=torch.long)], y[torch.as_tensor(i, dtype=torch.long)])
+    take = lambda i: (
+        Xs[torch.as_tensor(i, dtype=torch.long)],
+        y[torch.as_tensor(i, dtype=torch.long)],
+    )
     parts = [t for i in (train_idx, val_idx, test_idx) for t in take(i)]
     split = Split(*parts, mean=mean, std=std, num_classes=int(y.max()) + 1)
     return split.to(device=device, dtype=dtype)
 
 
-def digits(val_fraction: float = 0.2, test_fraction: float = 0.2, *, seed: int = 0, standardize: bool = True,
-           dtype: torch.dtype = torch.float32, device=None) -> Split:
+def digits(
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    *,
+    seed: int = 0,
+    standardize: bool = True,
+    dtype: torch.dtype = torch.float32,
+    device=None,
+) -> Split:
     """scikit-learn's 8x8 handwritten digits (1797 images, 10 classes), split and standardized.
 
     Args:
@@ -118,11 +172,28 @@ def digits(val_fraction: float = 0.2, test_fraction: float = 0.2, *, seed: int =
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    return _split(d.data, d.target, val_fraction, test_fraction, seed, standardize, dtype, device)
+    return _split(
+        d.data,
+        d.target,
+        val_fraction,
+        test_fraction,
+        seed,
+        standardize,
+        dtype,
+        device,
+    )
 
 
-def mnist1d(num_samples: int = 4000, val_fraction: float = 0.2, test_fraction: float = 0.2, *, seed: int = 0,
-            standardize: bool = True, dtype: torch.dtype = torch.float32, device=None) -> Split:
+def mnist1d(
+    num_samples: int = 4000,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    *,
+    seed: int = 0,
+    standardize: bool = True,
+    dtype: torch.dtype = torch.float32,
+    device=None,
+) -> Split:
     """MNIST-1D (Greydanus 2020), generated locally: 10 classes of 40-sample 1-D signals.
 
     The package's own ``get_dataset`` tries to download a file first. This builds the dataset from the
@@ -138,12 +209,19 @@ def mnist1d(num_samples: int = 4000, val_fraction: float = 0.2, test_fraction: f
     """
     num_samples = _args.positive_int("num_samples", num_samples)
     if num_samples < 100:
-        raise ValueError(f"num_samples must be >= 100 so every class appears in every part, got {num_samples}")
+        raise ValueError(
+            "num_samples must be >= 100 so every class appears in every part,"
+            f" got {num_samples}"
+        )
     X, y = mnist1d_signals(num_samples, seed=seed)
-    return _split(X, y, val_fraction, test_fraction, seed, standardize, dtype, device)
+    return _split(
+        X, y, val_fraction, test_fraction, seed, standardize, dtype, device
+    )
 
 
-def mnist1d_signals(num_samples: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def mnist1d_signals(
+    num_samples: int, *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """The MNIST-1D signals and labels, exactly as ``mnist1d.data.make_dataset`` makes them, in one array.
 
     Each signal is a class template, padded with zeros, stretched to a common length, scaled, shifted
@@ -161,16 +239,20 @@ def mnist1d_signals(num_samples: int, *, seed: int = 0) -> tuple[np.ndarray, np.
 
     num_samples = _args.positive_int("num_samples", num_samples)
     args, templates = get_dataset_args(), get_templates()
-    rng = np.random.RandomState(_args.positive_int("seed", seed, allow_zero=True))
+    rng = np.random.RandomState(
+        _args.positive_int("seed", seed, allow_zero=True)
+    )
     low, high = args.padding
-    length = args.template_len + high                      # every signal is stretched to this length
+    length = (
+        args.template_len + high
+    )  # every signal is stretched to this length
     classes = np.asarray(templates["y"])
     labels = np.repeat(classes, num_samples // len(classes))
     n = len(labels)
     pads, shifts = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
     scales, shears = np.empty(n), np.empty(n)
     corr_noise, iid_noise = np.empty((n, length)), np.empty((n, length))
-    for i in range(n):                                     # the draws of one signal, in the package's order
+    for i in range(n):  # the draws of one signal, in the package's order
         pads[i] = low + int(rng.rand() * (high - low + 1))
         scales[i] = 1 + args.scale_coeff * (rng.rand() - 0.5)
         shifts[i] = rng.choice(args.max_translation)
@@ -182,11 +264,18 @@ def mnist1d_signals(num_samples: int, *, seed: int = 0) -> tuple[np.ndarray, np.
     grid = np.linspace(0, 1, length)
     signals = np.empty((n, length))
     for i in range(n):
-        padded = np.concatenate([templates["x"][labels[i]] + 1e-8, np.zeros(pads[i])])
+        padded = np.concatenate(
+            [templates["x"][labels[i]] + 1e-8, np.zeros(pads[i])]
+        )
         stretched = np.interp(grid, np.linspace(0, 1, len(padded)), padded)
         signals[i] = np.roll(stretched * scales[i], shifts[i])
-    background = gaussian_filter1d(args.corr_noise_scale * corr_noise, 2, axis=1)
-    signals = np.where(signals != 0, signals, background) + args.iid_noise_scale * iid_noise
+    background = gaussian_filter1d(
+        args.corr_noise_scale * corr_noise, 2, axis=1
+    )
+    signals = (
+        np.where(signals != 0, signals, background)
+        + args.iid_noise_scale * iid_noise
+    )
     signals -= shears[:, None] * np.linspace(-0.5, 0.5, length)
     final_grid = np.linspace(0, 1, args.final_seq_length)
     X = np.stack([np.interp(final_grid, grid, s) for s in signals])[shuffle]
@@ -212,7 +301,9 @@ class GaussianClasses:
     def __init__(self, dim: int = 2, separation: float = 1.0, *, seed: int = 0):
         self.dim = _args.positive_int("dim", dim)
         self.separation = _args.positive("separation", separation)
-        g = torch.Generator().manual_seed(_args.positive_int("seed", seed, allow_zero=True))
+        g = torch.Generator().manual_seed(
+            _args.positive_int("seed", seed, allow_zero=True)
+        )
         direction = torch.randn(self.dim, generator=g, dtype=torch.float64)
         self.mu = self.separation * direction / direction.norm()
 
@@ -221,28 +312,40 @@ class GaussianClasses:
         """The smallest achievable 0-1 risk, Phi(-||mu||)."""
         return _normal_cdf(-self.separation)
 
-    def sample(self, m: int, generator: torch.Generator | None = None, dtype=torch.float64):
+    def sample(
+        self,
+        m: int,
+        generator: torch.Generator | None = None,
+        dtype=torch.float64,
+    ):
         """Draw m labelled examples: X of shape (m, d) and labels y in {0, 1} (1 for the +mu class)."""
         m = _args.positive_int("m", m)
         y = torch.randint(0, 2, (m,), generator=generator)
         sign = (2 * y - 1).to(torch.float64).unsqueeze(1)
-        X = sign * self.mu + torch.randn(m, self.dim, generator=generator, dtype=torch.float64)
+        X = sign * self.mu + torch.randn(
+            m, self.dim, generator=generator, dtype=torch.float64
+        )
         return X.to(dtype), y
 
     def risk(self, w: torch.Tensor, b: float | torch.Tensor = 0.0) -> float:
         """Exact 0-1 risk of the linear classifier predicting class 1 when w'x + b > 0."""
         w = self._check_weights(w)
         norm, wm, b = float(w.norm()), float(w @ self.mu), float(b)
-        # w'x ~ N(+-w'mu, ||w||^2): errors on the class at +mu, then on the class at -mu
-        return 0.5 * _normal_cdf(-(wm + b) / norm) + 0.5 * _normal_cdf(-(wm - b) / norm)
+        # w'x ~ N(+-w'mu, ||w||^2): errors on the class at +mu, then on the
+        # class at -mu
+        return 0.5 * _normal_cdf(-(wm + b) / norm) + 0.5 * _normal_cdf(
+            -(wm - b) / norm
+        )
 
     def _check_weights(self, w) -> torch.Tensor:
         w = _args.tensor("w", w, ndim=1).detach().to(torch.float64).cpu()
         if w.numel() != self.dim:
             raise ValueError(f"w must have {self.dim} entries, got {w.numel()}")
         if float(w.norm()) == 0.0:
-            raise ValueError("w must be non-zero (a zero weight vector does not define a "
-                             "classifier)")
+            raise ValueError(
+                "w must be non-zero (a zero weight vector does not define a "
+                "classifier)"
+            )
         return w
 
 
@@ -250,7 +353,9 @@ def _normal_cdf(x: float) -> float:
     return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
 
-def linear_regression(m: int, dim: int, *, noise: float = 0.1, seed: int = 0, dtype=torch.float64):
+def linear_regression(
+    m: int, dim: int, *, noise: float = 0.1, seed: int = 0, dtype=torch.float64
+):
     """Synthetic regression y = X w* + noise, X ~ N(0, I).
 
     Returns:
@@ -259,15 +364,24 @@ def linear_regression(m: int, dim: int, *, noise: float = 0.1, seed: int = 0, dt
     m = _args.positive_int("m", m)
     dim = _args.positive_int("dim", dim)
     noise = _args.real("noise", noise, low=0.0)
-    g = torch.Generator().manual_seed(_args.positive_int("seed", seed, allow_zero=True))
+    g = torch.Generator().manual_seed(
+        _args.positive_int("seed", seed, allow_zero=True)
+    )
     w = torch.randn(dim, generator=g, dtype=torch.float64)
     X = torch.randn(m, dim, generator=g, dtype=torch.float64)
     y = X @ w + noise * torch.randn(m, generator=g, dtype=torch.float64)
     return X.to(dtype), y.to(dtype), w.to(dtype)
 
 
-def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int | None = None, *, shuffle: bool = True,
-            generator: torch.Generator | None = None, drop_last: bool = False):
+def batches(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int | None = None,
+    *,
+    shuffle: bool = True,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+):
     """Yield minibatches (X_b, y_b) covering the data once (one epoch).
 
     Args:
@@ -282,7 +396,11 @@ def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int | None = None, *, 
     _args.tensor("y", y)
     _args.same_length(("X", "y"), X, y)
     n = len(X)
-    size = n if batch_size is None else _args.positive_int("batch_size", batch_size)
+    size = (
+        n
+        if batch_size is None
+        else _args.positive_int("batch_size", batch_size)
+    )
     if shuffle:
         order = torch.randperm(n, generator=generator).to(X.device)
     else:
@@ -290,14 +408,20 @@ def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int | None = None, *, 
     stop = n - n % size if drop_last else n
     for start in range(0, stop, size):
         if order is None:
-            yield X[start:start + size], y[start:start + size]
+            yield X[start : start + size], y[start : start + size]
         else:
-            idx = order[start:start + size]
+            idx = order[start : start + size]
             yield X[idx], y[idx]
 
 
-def spurious_features(n_train: int = 50, n_test: int = 200, p: float = 0.6, *, seed: int = 0,
-                      dtype: torch.dtype = torch.float64):
+def spurious_features(
+    n_train: int = 50,
+    n_test: int = 200,
+    p: float = 0.6,
+    *,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+):
     """The linear problem of Wilson et al. (2017) on which adaptive optimizers generalize badly.
 
     Every example i has a label y_i = +1 with probability p (> 1/2) and -1 otherwise, and features
@@ -324,23 +448,37 @@ def spurious_features(n_train: int = 50, n_test: int = 200, p: float = 0.6, *, s
     n_train = _args.positive_int("n_train", n_train)
     n_test = _args.positive_int("n_test", n_test)
     p = _args.real("p", p, low=0.5, high=1.0, low_open=True, high_open=True)
-    g = torch.Generator().manual_seed(_args.positive_int("seed", seed, allow_zero=True))
+    g = torch.Generator().manual_seed(
+        _args.positive_int("seed", seed, allow_zero=True)
+    )
     n = n_train + n_test
     y = torch.where(torch.rand(n, generator=g) < p, 1.0, -1.0).to(torch.float64)
     if y[:n_train].sum() <= 0:
-        raise ValueError(f"the training labels drawn with seed={seed} are not mostly positive; "
-                         f"use another seed or a larger p")
+        raise ValueError(
+            f"the training labels drawn with seed={seed} are not mostly"
+            " positive; use another seed or a larger p"
+        )
     X = torch.zeros(n, 3 + 5 * n, dtype=torch.float64)
     X[:, 0], X[:, 1], X[:, 2] = y, 1.0, 1.0
     width = torch.where(y > 0, 1, 5)
     rows = torch.repeat_interleave(torch.arange(n), width)
-    offsets = torch.arange(len(rows)) - torch.repeat_interleave(torch.cumsum(width, 0) - width, width)
-    X[rows, 3 + 5 * rows + offsets] = 1.0  # example i owns features 3+5i ... 3+5i+4
+    offsets = torch.arange(len(rows)) - torch.repeat_interleave(
+        torch.cumsum(width, 0) - width, width
+    )
+    X[rows, 3 + 5 * rows + offsets] = (
+        1.0  # example i owns features 3+5i ... 3+5i+4
+    )
     X, y = X.to(dtype), y.to(dtype)
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
 
 
-def noisy_labels(y: torch.Tensor, fraction: float, num_classes: int, *, generator: torch.Generator | None = None):
+def noisy_labels(
+    y: torch.Tensor,
+    fraction: float,
+    num_classes: int,
+    *,
+    generator: torch.Generator | None = None,
+):
     """Corrupt a fraction of class labels: each chosen label is replaced by a different class, uniformly.
 
     Real data sets contain mislabelled examples; this makes their share known. A network that drives
@@ -357,7 +495,9 @@ def noisy_labels(y: torch.Tensor, fraction: float, num_classes: int, *, generato
     """
     _args.tensor("y", y, ndim=1)
     if y.is_floating_point() or y.dtype == torch.bool:
-        raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}")
+        raise TypeError(
+            f"y must hold integer class indices, got dtype {y.dtype}"
+        )
     fraction = _args.fraction("fraction", fraction)
     num_classes = _args.positive_int("num_classes", num_classes)
     if num_classes < 2:
@@ -365,13 +505,23 @@ def noisy_labels(y: torch.Tensor, fraction: float, num_classes: int, *, generato
     if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
         raise ValueError(f"y must hold class indices in 0..{num_classes - 1}")
     flipped = (torch.rand(len(y), generator=generator) < fraction).to(y.device)
-    shift = torch.randint(1, num_classes, (len(y),), generator=generator).to(y.device)  # never 0: a different class
+    shift = torch.randint(1, num_classes, (len(y),), generator=generator).to(
+        y.device
+    )  # never 0: a different class
     y_noisy = torch.where(flipped, (y + shift) % num_classes, y)
     return y_noisy, flipped
 
 
-def image_patches(num_patches: int = 5000, patch_size: int = 8, *, part: str = "train", seed: int = 0,
-                  min_contrast: float = 0.03, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
+def image_patches(
+    num_patches: int = 5000,
+    patch_size: int = 8,
+    *,
+    part: str = "train",
+    seed: int = 0,
+    min_contrast: float = 0.03,
+    dtype: torch.dtype = torch.float32,
+    device=None,
+) -> torch.Tensor:
     """Natural-image patches from scikit-learn's two bundled photos, centred and scaled to unit norm.
 
     The photos (``china.jpg`` and ``flower.jpg``, 427 x 640 pixels) ship with scikit-learn, so no
@@ -397,7 +547,9 @@ def image_patches(num_patches: int = 5000, patch_size: int = 8, *, part: str = "
     num_patches = _args.positive_int("num_patches", num_patches)
     patch_size = _args.positive_int("patch_size", patch_size)
     if patch_size < 2 or patch_size > 32:
-        raise ValueError(f"patch_size must be between 2 and 32 pixels, got {patch_size}")
+        raise ValueError(
+            f"patch_size must be between 2 and 32 pixels, got {patch_size}"
+        )
     _args.one_of("part", part, {"train", "test"})
     seed = _args.positive_int("seed", seed, allow_zero=True)
     min_contrast = _args.real("min_contrast", min_contrast, low=0.0)
@@ -406,7 +558,10 @@ def image_patches(num_patches: int = 5000, patch_size: int = 8, *, part: str = "
     g = torch.Generator().manual_seed(seed + (0 if part == "train" else 7919))
     out = []
     for i, image in enumerate(load_sample_images().images):
-        grey = torch.tensor(np.asarray(image), dtype=torch.float64).mean(-1) / 255.0
+        grey = (
+            torch.tensor(np.asarray(image), dtype=torch.float64).mean(-1)
+            / 255.0
+        )
         split = int(0.75 * grey.shape[1])
         region = grey[:, :split] if part == "train" else grey[:, split:]
         want = num_patches // 2 + (num_patches % 2 if i == 0 else 0)
@@ -414,9 +569,16 @@ def image_patches(num_patches: int = 5000, patch_size: int = 8, *, part: str = "
         while sum(len(k) for k in kept) < want:
             tries += 1
             if tries > 50:
-                raise ValueError(f"too few patches have contrast >= min_contrast={min_contrast}; lower it")
-            rows = torch.randint(0, region.shape[0] - patch_size + 1, (2 * want,), generator=g)
-            cols = torch.randint(0, region.shape[1] - patch_size + 1, (2 * want,), generator=g)
+                raise ValueError(
+                    "too few patches have contrast >="
+                    f" min_contrast={min_contrast}; lower it"
+                )
+            rows = torch.randint(
+                0, region.shape[0] - patch_size + 1, (2 * want,), generator=g
+            )
+            cols = torch.randint(
+                0, region.shape[1] - patch_size + 1, (2 * want,), generator=g
+            )
             offsets = torch.arange(patch_size)
             r = (rows[:, None] + offsets)[:, :, None]
             c = (cols[:, None] + offsets)[:, None, :]

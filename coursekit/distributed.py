@@ -7,6 +7,7 @@ runs a function in each and collects what they return, failing loudly and never 
 itself lives in :mod:`coursekit.optim.easgd`; across machines, start the processes with
 ``torchrun`` instead (the recipe is in :class:`~coursekit.optim.EASGD`'s docstring).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -28,8 +29,9 @@ from .train import evaluate
 __all__ = ["run_workers", "free_port", "train_worker"]
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Starting p worker processes on this machine
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now (the OS picks it)."""
@@ -40,24 +42,40 @@ def free_port() -> int:
 
 def _entry(rank, fn, world_size, port, args, results, timeout):
     """What each spawned process runs: join the group, call fn, report, always leave the group."""
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")     # this launcher is for one machine: use loopback
-    torch.set_num_threads(1)                               # p processes share the cores
+    os.environ.setdefault(
+        "GLOO_SOCKET_IFNAME", "lo"
+    )  # this launcher is for one machine: use loopback
+    torch.set_num_threads(1)  # p processes share the cores
     try:
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size,
-                                timeout=datetime.timedelta(seconds=timeout))
+        dist.init_process_group(
+            "gloo",
+            init_method=f"tcp://127.0.0.1:{port}",
+            rank=rank,
+            world_size=world_size,
+            timeout=datetime.timedelta(seconds=timeout),
+        )
         try:
             out = fn(rank, world_size, *args)
         finally:
             dist.destroy_process_group()
-        # plain pickle copies tensors into the message (the queue's own pickler would share their memory
+        # plain pickle copies tensors into the message (the queue's own pickler
+        # would share their memory
         # with this process, which is about to exit)
         results.put((rank, "ok", pickle.dumps(out)))
-    except BaseException:  # noqa: BLE001 - report any failure to the parent, then exit non-zero
+    except (
+        BaseException
+    ):  # noqa: BLE001 - report any failure to the parent, then exit non-zero
         results.put((rank, "error", traceback.format_exc()))
         raise
 
 
-def run_workers(fn, world_size: int, *args, timeout: float = 60.0, start_method: str | None = None) -> list:
+def run_workers(
+    fn,
+    world_size: int,
+    *args,
+    timeout: float = 60.0,
+    start_method: str | None = None,
+) -> list:
     """Run ``fn(rank, world_size, *args)`` in ``world_size`` fresh processes joined by torch.distributed.
 
     The processes are started with ``torch.multiprocessing``, join a gloo process group on 127.0.0.1 at
@@ -84,16 +102,24 @@ def run_workers(fn, world_size: int, *args, timeout: float = 60.0, start_method:
     if start_method is None:
         start_method = "fork" if sys.platform.startswith("linux") else "spawn"
     if start_method not in ("fork", "spawn", "forkserver"):
-        raise ValueError(f"start_method must be 'fork', 'spawn' or 'forkserver', got {start_method!r}")
+        raise ValueError(
+            "start_method must be 'fork', 'spawn' or 'forkserver', got"
+            f" {start_method!r}"
+        )
     ctx = mp.get_context(start_method)
     results = ctx.SimpleQueue()
     port = free_port()
-    context = mp.start_processes(_entry, args=(fn, world_size, port, args, results, float(timeout)),
-                                 nprocs=world_size, join=False, start_method=start_method)
+    context = mp.start_processes(
+        _entry,
+        args=(fn, world_size, port, args, results, float(timeout)),
+        nprocs=world_size,
+        join=False,
+        start_method=start_method,
+    )
     outputs: dict[int, object] = {}
     errors: dict[int, str] = {}
     deadline = time.monotonic() + timeout
-    crashed = None                     # the launcher's exception when a worker died
+    crashed = None  # the launcher's exception when a worker died
 
     def collect() -> None:
         while not results.empty():
@@ -112,24 +138,41 @@ def run_workers(fn, world_size: int, *args, timeout: float = 60.0, start_method:
             if reported() or errors:
                 break
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the {world_size} workers did not finish within {timeout} s")
+                raise TimeoutError(
+                    f"the {world_size} workers did not finish within"
+                    f" {timeout} s"
+                )
             try:
-                context.join(timeout=0.05)                  # raises if a worker died
-            except (mp.ProcessExitedException, mp.ProcessRaisedException) as exc:
+                context.join(timeout=0.05)  # raises if a worker died
+            except (
+                mp.ProcessExitedException,
+                mp.ProcessRaisedException,
+            ) as exc:
                 crashed = exc
                 break
-        # After a failure the other workers fail too (their collectives lose a peer) and the launcher
-        # stops them: give the reports already on their way a moment to arrive, so that the error
-        # shown is every worker's, the root cause included, not just the first one noticed.
+        # After a failure the other workers fail too (their collectives lose a
+        # peer) and the launcher
+        # stops them: give the reports already on their way a moment to arrive,
+        # so that the error
+        # shown is every worker's, the root cause included, not just the first
+        # one noticed.
         grace = time.monotonic() + 2.0
-        while (errors or crashed) and not reported() and time.monotonic() < grace:
+        while (
+            (errors or crashed) and not reported() and time.monotonic() < grace
+        ):
             time.sleep(0.05)
             collect()
         if errors:
-            text = "\n".join(f"worker {r} of {world_size} failed:\n{e}" for r, e in sorted(errors.items()))
+            text = "\n".join(
+                f"worker {r} of {world_size} failed:\n{e}"
+                for r, e in sorted(errors.items())
+            )
             raise RuntimeError(text)
         if isinstance(crashed, mp.ProcessExitedException):
-            raise RuntimeError(f"worker {crashed.error_index} of {world_size} exited with code {crashed.exit_code}")
+            raise RuntimeError(
+                f"worker {crashed.error_index} of {world_size} exited with code"
+                f" {crashed.exit_code}"
+            )
         if crashed is not None:
             raise RuntimeError(f"a worker of {world_size} failed:\n{crashed}")
         context.join(timeout=max(1.0, deadline - time.monotonic()))
@@ -142,8 +185,9 @@ def run_workers(fn, world_size: int, *args, timeout: float = 60.0, start_method:
     return [outputs[r] for r in range(world_size)]
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # A complete worker: EASGD (or SGD) on a shard of a classification set
+
 
 def train_worker(rank: int, world_size: int, config: dict) -> dict:
     """Train an MLP on this worker's shard of ``config["train"]`` with EASGD; evaluate the center on the test set.
@@ -174,10 +218,19 @@ def train_worker(rank: int, world_size: int, config: dict) -> dict:
     Xs, ys = X[shard], y[shard]
     g = torch.Generator().manual_seed(config["seed"] + 1000 * (rank + 1))
     if config.get("optimizer", "easgd") == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config.get("momentum", 0.0))
+        opt = torch.optim.SGD(
+            model.parameters(),
+            lr=config["lr"],
+            momentum=config.get("momentum", 0.0),
+        )
     else:
-        opt = EASGD(model.parameters(), lr=config["lr"], alpha=config["alpha"], tau=config["tau"],
-                    momentum=config.get("momentum", 0.0))
+        opt = EASGD(
+            model.parameters(),
+            lr=config["lr"],
+            alpha=config["alpha"],
+            tau=config["tau"],
+            momentum=config.get("momentum", 0.0),
+        )
     loss_fn = torch.nn.functional.cross_entropy
     steps, center_loss, center_accuracy = [], [], []
 
@@ -196,8 +249,22 @@ def train_worker(rank: int, world_size: int, config: dict) -> dict:
             center_accuracy.append(result["accuracy"])
     distance = 0.0
     if isinstance(opt, EASGD):
-        distance = float(torch.cat([(p.detach() - c).reshape(-1) for p, c in zip(model.parameters(), opt.center())]).norm())
+        distance = float(
+            torch.cat(
+                [
+                    (p.detach() - c).reshape(-1)
+                    for p, c in zip(model.parameters(), opt.center())
+                ]
+            ).norm()
+        )
     own = evaluate(model, X_test, y_test)
-    return {"rank": rank, "steps": steps, "center_loss": center_loss, "center_accuracy": center_accuracy,
-            "worker_loss": own["loss"], "worker_accuracy": own["accuracy"],
-            "communications": getattr(opt, "communications", 0), "distance": distance}
+    return {
+        "rank": rank,
+        "steps": steps,
+        "center_loss": center_loss,
+        "center_accuracy": center_accuracy,
+        "worker_loss": own["loss"],
+        "worker_accuracy": own["accuracy"],
+        "communications": getattr(opt, "communications", 0),
+        "distance": distance,
+    }

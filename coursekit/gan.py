@@ -18,6 +18,7 @@ log(1 - D) = logsigmoid(-a) are computed without overflow. The module holds:
 * :func:`generator_criterion`, :func:`function_space_descent`: Proposition 2
   (p_g converges to p_data when updated in function space against D*).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,17 +34,33 @@ from .nn import mlp
 from .train import History, check_divergence
 
 __all__ = [
-    "generator", "discriminator", "value", "discriminator_loss", "generator_loss", "LOSSES", "train_step",
-    "train", "generator_grad_norm", "bilinear_game", "optimal_discriminator", "jensen_shannon", "value_of_densities",
-    "mixture_1d", "ring_centers", "ring_of_gaussians", "ModeCoverage", "mode_coverage",
+    "generator",
+    "discriminator",
+    "value",
+    "discriminator_loss",
+    "generator_loss",
+    "LOSSES",
+    "train_step",
+    "train",
+    "generator_grad_norm",
+    "bilinear_game",
+    "optimal_discriminator",
+    "jensen_shannon",
+    "value_of_densities",
+    "mixture_1d",
+    "ring_centers",
+    "ring_of_gaussians",
+    "ModeCoverage",
+    "mode_coverage",
 ]
 
 LOSSES = ("minimax", "non_saturating")
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # The two players
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 def _hidden(hidden) -> list[int]:
     hidden = [hidden] if isinstance(hidden, int) else list(hidden)
@@ -52,29 +69,40 @@ def _hidden(hidden) -> list[int]:
     return hidden
 
 
-def generator(noise_dim: int, data_dim: int, hidden: Sequence[int] = (32, 32), activation: str = "relu") -> nn.Sequential:
+def generator(
+    noise_dim: int,
+    data_dim: int,
+    hidden: Sequence[int] = (32, 32),
+    activation: str = "relu",
+) -> nn.Sequential:
     """The generator G(z; theta_g): an MLP from noise (m, noise_dim) to samples (m, data_dim), linear output."""
     noise_dim = _args.positive_int("noise_dim", noise_dim)
     data_dim = _args.positive_int("data_dim", data_dim)
     return mlp([noise_dim, *_hidden(hidden), data_dim], activation)
 
 
-def discriminator(data_dim: int, hidden: Sequence[int] = (32, 32), activation: str = "relu") -> nn.Sequential:
+def discriminator(
+    data_dim: int, hidden: Sequence[int] = (32, 32), activation: str = "relu"
+) -> nn.Sequential:
     """The discriminator as an MLP from samples (m, data_dim) to one logit a(x) each; D(x) = sigmoid(a(x))."""
     data_dim = _args.positive_int("data_dim", data_dim)
     return mlp([data_dim, *_hidden(hidden), 1], activation)
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # The value function and the losses (all from logits)
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 def _logits(name: str, a: torch.Tensor) -> torch.Tensor:
     _args.tensor(name, a, floating=True)
     if a.ndim == 2 and a.shape[1] == 1:
         a = a.squeeze(1)
     if a.ndim != 1 or len(a) == 0:
-        raise ValueError(f"{name} must hold one logit per example, shape (m,) or (m, 1), got {tuple(a.shape)}")
+        raise ValueError(
+            f"{name} must hold one logit per example, shape (m,) or (m, 1), got"
+            f" {tuple(a.shape)}"
+        )
     return a
 
 
@@ -90,15 +118,21 @@ def value(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """
     real_logits = _logits("real_logits", real_logits)
     fake_logits = _logits("fake_logits", fake_logits)
-    return F.logsigmoid(real_logits).mean() + F.logsigmoid(-fake_logits).mean()  # log D, log(1 - D)
+    return (
+        F.logsigmoid(real_logits).mean() + F.logsigmoid(-fake_logits).mean()
+    )  # log D, log(1 - D)
 
 
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+def discriminator_loss(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor
+) -> torch.Tensor:
     """-V(D, G): the discriminator ascends V by descending this (the binary cross-entropy, data = 1, fake = 0)."""
     return -value(real_logits, fake_logits)
 
 
-def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
+def generator_loss(
+    fake_logits: torch.Tensor, kind: str = "non_saturating"
+) -> torch.Tensor:
     """The loss the generator descends.
 
     * ``"minimax"``: (1/m) sum_i log(1 - D(G(z_i))), the generator's part of V. Its gradient vanishes
@@ -118,14 +152,23 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> t
     return -F.logsigmoid(fake_logits).mean()
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Algorithm 1
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 
-def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
-               opt_d: torch.optim.Optimizer, sample_data: Callable[[int], torch.Tensor],
-               sample_noise: Callable[[int], torch.Tensor], *, batch_size: int = 64,
-               k: int = 1, loss: str = "non_saturating") -> dict:
+
+def train_step(
+    G: nn.Module,
+    D: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    sample_data: Callable[[int], torch.Tensor],
+    sample_noise: Callable[[int], torch.Tensor],
+    *,
+    batch_size: int = 64,
+    k: int = 1,
+    loss: str = "non_saturating",
+) -> dict:
     """One iteration of Algorithm 1 of Goodfellow et al. (2014): k discriminator steps, then one generator step.
 
         for k steps:
@@ -163,17 +206,33 @@ def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
     fake_logits_g = D(G(sample_noise(batch_size)))
     g_loss = generator_loss(fake_logits_g, loss)
     opt_g.zero_grad()
-    g_loss.backward()  # also fills D's .grad (opt_d.zero_grad() clears it later)
+    # also fills D's .grad (opt_d.zero_grad() clears it later)
+    g_loss.backward()
     opt_g.step()
-    return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
-            "d_real": torch.sigmoid(real_logits.detach()).mean(),
-            "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
+    return {
+        "d_loss": d_loss.detach(),
+        "g_loss": g_loss.detach(),
+        "d_real": torch.sigmoid(real_logits.detach()).mean(),
+        "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
+    }
 
 
-def train(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-          sample_data: Callable[[int], torch.Tensor], sample_noise: Callable[[int], torch.Tensor], *,
-          steps: int, batch_size: int = 64, k: int = 1, loss: str = "non_saturating", record_every: int = 10,
-          callback: Callable[[int, nn.Module, nn.Module], None] | None = None, callback_every: int = 100) -> History:
+def train(
+    G: nn.Module,
+    D: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    sample_data: Callable[[int], torch.Tensor],
+    sample_noise: Callable[[int], torch.Tensor],
+    *,
+    steps: int,
+    batch_size: int = 64,
+    k: int = 1,
+    loss: str = "non_saturating",
+    record_every: int = 10,
+    callback: Callable[[int, nn.Module, nn.Module], None] | None = None,
+    callback_every: int = 100,
+) -> History:
     """Run ``steps`` iterations of Algorithm 1 (see :func:`train_step`).
 
     Args:
@@ -189,8 +248,10 @@ def train(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch
     Raises:
         coursekit.train.DivergenceError: when a loss becomes NaN or infinite.
     """
-    # Not coursekit.train.fit: two models and two optimizers take turns (k steps of D, one of G) on
-    # fresh samples from two distributions, with no dataset to iterate over; the divergence policy is fit's.
+    # Not coursekit.train.fit: two models and two optimizers take turns (k steps
+    # of D, one of G) on
+    # fresh samples from two distributions, with no dataset to iterate over; the
+    # divergence policy is fit's.
     steps = _args.positive_int("steps", steps)
     record_every = _args.positive_int("record_every", record_every)
     callback_every = _args.positive_int("callback_every", callback_every)
@@ -199,19 +260,37 @@ def train(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch
         with torch.no_grad():
             callback(0, G, D)
     for step in range(1, steps + 1):
-        out = train_step(G, D, opt_g, opt_d, sample_data, sample_noise, batch_size=batch_size, k=k, loss=loss)
+        out = train_step(
+            G,
+            D,
+            opt_g,
+            opt_d,
+            sample_data,
+            sample_noise,
+            batch_size=batch_size,
+            k=k,
+            loss=loss,
+        )
         if step % record_every == 0 or step == steps:
             row = {key: float(v) for key, v in out.items()}
             history.steps.append(step=step, **row)
-            check_divergence(row["d_loss"] + row["g_loss"], history,
-                             where=f"GAN step {step} (d_loss {row['d_loss']}, g_loss {row['g_loss']})")
+            check_divergence(
+                row["d_loss"] + row["g_loss"],
+                history,
+                where=(
+                    f"GAN step {step} (d_loss {row['d_loss']}, g_loss"
+                    f" {row['g_loss']})"
+                ),
+            )
         if callback is not None and step % callback_every == 0:
             with torch.no_grad():
                 callback(step, G, D)
     return history
 
 
-def generator_grad_norm(G: nn.Module, D: nn.Module, z: torch.Tensor, kind: str) -> float:
+def generator_grad_norm(
+    G: nn.Module, D: nn.Module, z: torch.Tensor, kind: str
+) -> float:
     """||grad_{theta_g} generator_loss(D(G(z)), kind)||: how hard the generator is pushed, for one loss.
 
     Gradients are computed with ``torch.autograd.grad``, so no ``.grad`` field is touched.
@@ -223,9 +302,14 @@ def generator_grad_norm(G: nn.Module, D: nn.Module, z: torch.Tensor, kind: str) 
     return float(torch.sqrt(sum(g.pow(2).sum() for g in grads)))
 
 
-def bilinear_game(steps: int, lr: float, momentum: float = 0.0, *,
-                  start: tuple[float, float] = (1.0, 1.0),
-                  alternating: bool = True) -> torch.Tensor:
+def bilinear_game(
+    steps: int,
+    lr: float,
+    momentum: float = 0.0,
+    *,
+    start: tuple[float, float] = (1.0, 1.0),
+    alternating: bool = True,
+) -> torch.Tensor:
     """Gradient descent-ascent with heavy-ball momentum on the simplest game, min_x max_y f(x, y) = x y.
 
     The only equilibrium is (0, 0). The players update in turn (as in Algorithm 1) or simultaneously,
@@ -242,35 +326,42 @@ def bilinear_game(steps: int, lr: float, momentum: float = 0.0, *,
         the trajectory, a float64 tensor of shape (steps + 1, 2).
     """
     steps, lr = _args.positive_int("steps", steps), _args.positive("lr", lr)
-    momentum = _args.real("momentum", momentum, low=-1.0, high=1.0, low_open=True,
-                          high_open=True)
+    momentum = _args.real(
+        "momentum", momentum, low=-1.0, high=1.0, low_open=True, high_open=True
+    )
     x, y = (float(v) for v in start)
     vx = vy = 0.0
     path = [(x, y)]
     for _ in range(steps):
         x_old = x
         vx = momentum * vx + y
-        x = x - lr * vx                     # the minimizing player descends
+        x = x - lr * vx  # the minimizing player descends
         vy = momentum * vy + (x if alternating else x_old)
-        y = y + lr * vy                     # the maximizing player ascends
+        y = y + lr * vy  # the maximizing player ascends
         path.append((x, y))
     return torch.tensor(path, dtype=torch.float64)
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Theory on known densities
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 def _check_densities(p_data, p_g) -> None:
     _args.tensor("p_data", p_data, floating=True)
     _args.tensor("p_g", p_g, floating=True)
     if p_data.shape != p_g.shape:
-        raise ValueError(f"p_data and p_g must have the same shape, got {tuple(p_data.shape)} and {tuple(p_g.shape)}")
+        raise ValueError(
+            "p_data and p_g must have the same shape, got"
+            f" {tuple(p_data.shape)} and {tuple(p_g.shape)}"
+        )
     if bool((p_data < 0).any()) or bool((p_g < 0).any()):
         raise ValueError("p_data and p_g must be densities (non-negative)")
 
 
-def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tensor:
+def optimal_discriminator(
+    p_data: torch.Tensor, p_g: torch.Tensor
+) -> torch.Tensor:
     """The best discriminator for a fixed generator (Proposition 1): D*(x) = p_data(x) / (p_data(x) + p_g(x)).
 
     Pointwise, y -> p_data log y + p_g log(1 - y) is maximized on (0, 1) at y = p_data / (p_data + p_g).
@@ -283,8 +374,11 @@ def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tens
     """
     _check_densities(p_data, p_g)
     total = p_data + p_g
-    return torch.where(total > 0, p_data / torch.where(total > 0, total, torch.ones_like(total)),
-                       torch.full_like(total, 0.5))
+    return torch.where(
+        total > 0,
+        p_data / torch.where(total > 0, total, torch.ones_like(total)),
+        torch.full_like(total, 0.5),
+    )
 
 
 def _trapezoid_check(p: torch.Tensor, q: torch.Tensor, x: torch.Tensor) -> None:
@@ -292,13 +386,20 @@ def _trapezoid_check(p: torch.Tensor, q: torch.Tensor, x: torch.Tensor) -> None:
     _args.tensor("q", q, ndim=1, floating=True)
     _args.tensor("x", x, ndim=1, floating=True)
     if not (len(p) == len(q) == len(x)) or len(x) < 2:
-        raise ValueError(f"p, q and x must be 1-D of the same length >= 2, got {len(p)}, {len(q)}, {len(x)}")
+        raise ValueError(
+            f"p, q and x must be 1-D of the same length >= 2, got {len(p)},"
+            f" {len(q)}, {len(x)}"
+        )
     if bool((x[1:] <= x[:-1]).any()):
         raise ValueError("x must be increasing")
 
 
 def _xlogy(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.where(a > 0, a * torch.log(torch.where(a > 0, b, torch.ones_like(b))), torch.zeros_like(a))
+    return torch.where(
+        a > 0,
+        a * torch.log(torch.where(a > 0, b, torch.ones_like(b))),
+        torch.zeros_like(a),
+    )
 
 
 def jensen_shannon(p: torch.Tensor, q: torch.Tensor, x: torch.Tensor) -> float:
@@ -312,11 +413,15 @@ def jensen_shannon(p: torch.Tensor, q: torch.Tensor, x: torch.Tensor) -> float:
     """
     _trapezoid_check(p, q, x)
     m = (p + q) / 2
-    integrand = 0.5 * (_xlogy(p, p) - _xlogy(p, m)) + 0.5 * (_xlogy(q, q) - _xlogy(q, m))
+    integrand = 0.5 * (_xlogy(p, p) - _xlogy(p, m)) + 0.5 * (
+        _xlogy(q, q) - _xlogy(q, m)
+    )
     return float(torch.trapezoid(integrand, x))
 
 
-def value_of_densities(p_data: torch.Tensor, p_g: torch.Tensor, d: torch.Tensor, x: torch.Tensor) -> float:
+def value_of_densities(
+    p_data: torch.Tensor, p_g: torch.Tensor, d: torch.Tensor, x: torch.Tensor
+) -> float:
     """V(D, G) = integral of p_data log D + p_g log(1 - D) dx, for 1-D densities and a discriminator on a grid.
 
     With d = D* this is C(G) = -log 4 + 2 JSD(p_data || p_g) (the proof of Theorem 1 of Goodfellow et al., 2014).
@@ -326,43 +431,75 @@ def value_of_densities(p_data: torch.Tensor, p_g: torch.Tensor, d: torch.Tensor,
     _trapezoid_check(p_data, p_g, x)
     _args.tensor("d", d, ndim=1, floating=True)
     if len(d) != len(x):
-        raise ValueError(f"d must have one value per grid point ({len(x)}), got {len(d)}")
+        raise ValueError(
+            f"d must have one value per grid point ({len(x)}), got {len(d)}"
+        )
     eps = torch.finfo(d.dtype).eps
     d = d.clamp(eps, 1 - eps)
     return float(torch.trapezoid(_xlogy(p_data, d) + _xlogy(p_g, 1 - d), x))
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Toy data and mode coverage
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 
-def mixture_1d(means: Sequence[float], stds: Sequence[float], weights: Sequence[float] | None = None,
-               *, dtype=torch.float64) -> torch.distributions.MixtureSameFamily:
+
+def mixture_1d(
+    means: Sequence[float],
+    stds: Sequence[float],
+    weights: Sequence[float] | None = None,
+    *,
+    dtype=torch.float64,
+) -> torch.distributions.MixtureSameFamily:
     """A 1-D Gaussian mixture sum_c w_c N(mu_c, s_c^2) as a ``torch.distributions`` object (``sample``,
     ``log_prob``); its density is ``log_prob(x).exp()``."""
     means = torch.as_tensor(list(means), dtype=dtype)
     stds = torch.as_tensor(list(stds), dtype=dtype)
     if means.ndim != 1 or len(means) == 0 or means.shape != stds.shape:
-        raise ValueError(f"means and stds must be non-empty lists of the same length, got {len(means)} and {len(stds)}")
+        raise ValueError(
+            "means and stds must be non-empty lists of the same length, got"
+            f" {len(means)} and {len(stds)}"
+        )
     if bool((stds <= 0).any()):
         raise ValueError(f"stds must be positive, got {stds.tolist()}")
-    w = torch.ones_like(means) if weights is None else torch.as_tensor(list(weights), dtype=dtype)
+    w = (
+        torch.ones_like(means)
+        if weights is None
+        else torch.as_tensor(list(weights), dtype=dtype)
+    )
     if w.shape != means.shape or bool((w < 0).any()) or float(w.sum()) <= 0:
-        raise ValueError(f"weights must be non-negative, one per component, not all zero, got {w.tolist()}")
-    return torch.distributions.MixtureSameFamily(torch.distributions.Categorical(probs=w / w.sum()),
-                                                 torch.distributions.Normal(means, stds))
+        raise ValueError(
+            "weights must be non-negative, one per component, not all zero,"
+            f" got {w.tolist()}"
+        )
+    return torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(probs=w / w.sum()),
+        torch.distributions.Normal(means, stds),
+    )
 
 
-def ring_centers(modes: int = 8, radius: float = 2.0, *, device=None, dtype=torch.float32) -> torch.Tensor:
+def ring_centers(
+    modes: int = 8, radius: float = 2.0, *, device=None, dtype=torch.float32
+) -> torch.Tensor:
     """The means of :func:`ring_of_gaussians`: ``modes`` points equally spaced on a circle, shape (modes, 2)."""
     modes = _args.positive_int("modes", modes)
     radius = _args.positive("radius", radius)
-    angle = 2 * math.pi * torch.arange(modes, device=device, dtype=dtype) / modes
+    angle = (
+        2 * math.pi * torch.arange(modes, device=device, dtype=dtype) / modes
+    )
     return radius * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
 
 
-def ring_of_gaussians(n: int, *, modes: int = 8, radius: float = 2.0, std: float = 0.05,
-                      generator: torch.Generator | None = None, device=None, dtype=torch.float32) -> torch.Tensor:
+def ring_of_gaussians(
+    n: int,
+    *,
+    modes: int = 8,
+    radius: float = 2.0,
+    std: float = 0.05,
+    generator: torch.Generator | None = None,
+    device=None,
+    dtype=torch.float32,
+) -> torch.Tensor:
     """n samples of an equal-weight mixture of ``modes`` isotropic Gaussians (std ``std``) on a circle.
 
     The standard test of mode collapse (Metz et al., 2017): each component is easy, covering all is not.
@@ -373,7 +510,9 @@ def ring_of_gaussians(n: int, *, modes: int = 8, radius: float = 2.0, std: float
     gen_device = generator.device if generator is not None else device
     centers = ring_centers(modes, radius, device=gen_device, dtype=dtype)
     which = torch.randint(modes, (n,), generator=generator, device=gen_device)
-    x = centers[which] + std * torch.randn(n, 2, generator=generator, device=gen_device, dtype=dtype)
+    x = centers[which] + std * torch.randn(
+        n, 2, generator=generator, device=gen_device, dtype=dtype
+    )
     return x.to(device) if device is not None else x
 
 
@@ -381,9 +520,10 @@ def ring_of_gaussians(n: int, *, modes: int = 8, radius: float = 2.0, std: float
 class ModeCoverage:
     """Result of :func:`mode_coverage`."""
 
-    covered: int            # modes that received at least their minimum share of the good samples
-    high_quality: float     # fraction of samples within the radius of some mode
-    counts: torch.Tensor    # good samples per mode
+    # modes that received at least their minimum share of the good samples
+    covered: int
+    high_quality: float  # fraction of samples within the radius of some mode
+    counts: torch.Tensor  # good samples per mode
 
 
 def _check_mode_coverage(samples, centers, std, radius, min_fraction):
@@ -391,14 +531,27 @@ def _check_mode_coverage(samples, centers, std, radius, min_fraction):
     _args.tensor("samples", samples, ndim=2, floating=True)
     _args.tensor("centers", centers, ndim=2, floating=True)
     if samples.shape[1] != centers.shape[1]:
-        raise ValueError(f"samples and centers must have the same dimension, got {samples.shape[1]} "
-                         f"and {centers.shape[1]}")
-    return (_args.positive("std", std), _args.positive("radius", radius),
-            _args.real("min_fraction", min_fraction, low=0.0, high=1.0, low_open=True))
+        raise ValueError(
+            "samples and centers must have the same dimension, got"
+            f" {samples.shape[1]} and {centers.shape[1]}"
+        )
+    return (
+        _args.positive("std", std),
+        _args.positive("radius", radius),
+        _args.real(
+            "min_fraction", min_fraction, low=0.0, high=1.0, low_open=True
+        ),
+    )
 
 
-def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, *, radius: float = 3.0,
-                  min_fraction: float = 0.25) -> ModeCoverage:
+def mode_coverage(
+    samples: torch.Tensor,
+    centers: torch.Tensor,
+    std: float,
+    *,
+    radius: float = 3.0,
+    min_fraction: float = 0.25,
+) -> ModeCoverage:
     """How many modes of a mixture the samples cover.
 
     A sample is *high quality* when it lies within ``radius`` standard deviations of its nearest mode
@@ -411,25 +564,32 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, *, r
         radius: the "near a mode" radius, in standard deviations.
         min_fraction: share of n / modes a mode needs to count as covered.
     """
-    std, radius, min_fraction = _check_mode_coverage(samples, centers, std, radius,
-                                                     min_fraction)
-    distances = torch.cdist(samples.detach(), centers.to(samples.device, samples.dtype))
+    std, radius, min_fraction = _check_mode_coverage(
+        samples, centers, std, radius, min_fraction
+    )
+    distances = torch.cdist(
+        samples.detach(), centers.to(samples.device, samples.dtype)
+    )
     nearest_distance, nearest = distances.min(dim=1)
     good = nearest_distance <= radius * std
     counts = torch.bincount(nearest[good], minlength=len(centers)).cpu()
     covered = int((counts >= min_fraction * len(samples) / len(centers)).sum())
-    return ModeCoverage(covered=covered, high_quality=float(good.float().mean()), counts=counts)
+    return ModeCoverage(
+        covered=covered, high_quality=float(good.float().mean()), counts=counts
+    )
 
 
-# ----------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Proposition 2: convergence of p_g in function space, on a finite set
-# ----------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 def _distribution(name: str, p: torch.Tensor) -> torch.Tensor:
     _args.tensor(name, p, ndim=1, floating=True)
     if bool((p < 0).any()) or abs(float(p.sum()) - 1) > 1e-6:
         raise ValueError(
-            f"{name} must be a probability vector (non-negative, summing to 1)")
+            f"{name} must be a probability vector (non-negative, summing to 1)"
+        )
     return p
 
 
@@ -448,19 +608,24 @@ def generator_criterion(p_data: torch.Tensor, p_g: torch.Tensor) -> float:
     _distribution("p_g", p_g)
     _args.same_length(("p_data", "p_g"), p_data, p_g)
     total = (p_data + p_g).clamp_min(torch.finfo(p_data.dtype).tiny)
-    return float((_xlogy(p_data, p_data / total) + _xlogy(p_g, p_g / total)).sum())
+    return float(
+        (_xlogy(p_data, p_data / total) + _xlogy(p_g, p_g / total)).sum()
+    )
 
 
 @dataclass
 class FunctionSpaceRun:
     """Result of :func:`function_space_descent`."""
 
-    p_g: torch.Tensor        # the generator's distribution after the last step
-    criterion: torch.Tensor  # C(G) before the first step and after each (steps + 1)
+    p_g: torch.Tensor  # the generator's distribution after the last step
+    criterion: (
+        torch.Tensor
+    )  # C(G) before the first step and after each (steps + 1)
 
 
-def function_space_descent(p_data: torch.Tensor, p_g: torch.Tensor, lr: float,
-                           steps: int) -> FunctionSpaceRun:
+def function_space_descent(
+    p_data: torch.Tensor, p_g: torch.Tensor, lr: float, steps: int
+) -> FunctionSpaceRun:
     """Proposition 2 of Goodfellow et al. (2014) on a finite set: steps on p_g itself.
 
     At every step the discriminator is the optimal one, D* = p_data / (p_data + p_g),
@@ -491,9 +656,10 @@ def function_space_descent(p_data: torch.Tensor, p_g: torch.Tensor, lr: float,
     criterion = [generator_criterion(p_data, p_g)]
     for _ in range(steps):
         d_star = optimal_discriminator(p_data, p_g)
-        g = torch.log1p(-d_star)                      # dU/dp_g at D = D*
-        p_g = p_g * torch.exp(-lr * (g - g.max()))    # shifted: no overflow
+        g = torch.log1p(-d_star)  # dU/dp_g at D = D*
+        p_g = p_g * torch.exp(-lr * (g - g.max()))  # shifted: no overflow
         p_g = p_g / p_g.sum()
         criterion.append(generator_criterion(p_data, p_g))
-    return FunctionSpaceRun(p_g=p_g,
-                            criterion=torch.tensor(criterion, dtype=torch.float64))
+    return FunctionSpaceRun(
+        p_g=p_g, criterion=torch.tensor(criterion, dtype=torch.float64)
+    )

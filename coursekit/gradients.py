@@ -14,6 +14,7 @@ grows like m. Drawn without replacement (as in a shuffled epoch) the error is sm
 Here: per-example gradients of any ``nn.Module`` (``torch.func``), many minibatch estimates at once, the
 standard error predicted by the formula above, the gradient noise scale, and the time of a training step.
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,13 +28,22 @@ from torch.func import functional_call, grad, vmap
 
 from . import _args
 
-__all__ = ["per_example_grads", "full_grad", "minibatch_grads", "standard_error", "noise_scale",
-           "logistic_per_example_grads", "time_per_step"]
+__all__ = [
+    "per_example_grads",
+    "full_grad",
+    "minibatch_grads",
+    "standard_error",
+    "noise_scale",
+    "logistic_per_example_grads",
+    "time_per_step",
+]
 
 
 def _check_model_data(model, X, y):
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
     _args.tensor("X", X)
     _args.tensor("y", y)
     _args.same_length(("X", "y"), X, y)
@@ -41,8 +51,14 @@ def _check_model_data(model, X, y):
         raise ValueError("X must contain at least one example")
 
 
-def per_example_grads(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor,
-                      loss_fn: Callable = F.cross_entropy, *, chunk_size: int | None = None) -> torch.Tensor:
+def per_example_grads(
+    model: torch.nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: Callable = F.cross_entropy,
+    *,
+    chunk_size: int | None = None,
+) -> torch.Tensor:
     """The gradient of the loss on each example separately, ``g_i = grad_theta L(f(x_i; theta), y_i)``.
 
     Uses ``torch.func``: ``grad`` differentiates the loss of one example with respect to the parameters
@@ -62,7 +78,11 @@ def per_example_grads(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor,
     _check_model_data(model, X, y)
     if chunk_size is not None:
         chunk_size = _args.positive_int("chunk_size", chunk_size)
-    params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+    params = {
+        name: p.detach()
+        for name, p in model.named_parameters()
+        if p.requires_grad
+    }
     if not params:
         raise ValueError("model has no parameters that require grad")
     buffers = {name: b.detach() for name, b in model.named_buffers()}
@@ -72,12 +92,18 @@ def per_example_grads(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor,
         out = functional_call(model, (params, buffers), (x.unsqueeze(0),))
         return loss_fn(out, target.unsqueeze(0))
 
-    grads = vmap(grad(loss_one), in_dims=(None, 0, 0), chunk_size=chunk_size)(params, X, y)
+    grads = vmap(grad(loss_one), in_dims=(None, 0, 0), chunk_size=chunk_size)(
+        params, X, y
+    )
     return torch.cat([g.reshape(len(X), -1) for g in grads.values()], dim=1)
 
 
-def full_grad(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor,
-              loss_fn: Callable = F.cross_entropy) -> torch.Tensor:
+def full_grad(
+    model: torch.nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: Callable = F.cross_entropy,
+) -> torch.Tensor:
     """The gradient of the mean loss over all of (X, y), ``grad J(theta)``, flattened like :func:`per_example_grads`.
 
     Computed by ordinary backpropagation through the batch; the parameters' ``.grad`` are left untouched.
@@ -93,7 +119,10 @@ def full_grad(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor,
 def _check_G(G):
     _args.tensor("G", G, ndim=2, floating=True)
     if len(G) < 2:
-        raise ValueError(f"G must hold the gradients of at least 2 examples, got shape {tuple(G.shape)}")
+        raise ValueError(
+            "G must hold the gradients of at least 2 examples, got shape"
+            f" {tuple(G.shape)}"
+        )
 
 
 def _check_batch_size(G, batch_size, replace):
@@ -102,12 +131,21 @@ def _check_batch_size(G, batch_size, replace):
     n = len(G)
     m = _args.positive_int("batch_size", batch_size)
     if not replace and m > n:
-        raise ValueError(f"batch_size must be <= the number of examples ({n}) without replacement, got {m}")
+        raise ValueError(
+            f"batch_size must be <= the number of examples ({n}) without"
+            f" replacement, got {m}"
+        )
     return n, m
 
 
-def minibatch_grads(G: torch.Tensor, batch_size: int, num_batches: int, *, replace: bool = True,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
+def minibatch_grads(
+    G: torch.Tensor,
+    batch_size: int,
+    num_batches: int,
+    *,
+    replace: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Many minibatch gradient estimates ``g_hat = (1/m) sum_{i in batch} g_i`` from per-example gradients.
 
     Each batch draws m = ``batch_size`` of the n rows of ``G`` uniformly at random, with replacement
@@ -131,17 +169,25 @@ def minibatch_grads(G: torch.Tensor, batch_size: int, num_batches: int, *, repla
     if replace:
         idx = torch.randint(0, n, (num_batches, m), generator=generator)
     else:
-        idx = torch.rand(num_batches, n, generator=generator).argsort(dim=1)[:, :m]
+        idx = torch.rand(num_batches, n, generator=generator).argsort(dim=1)[
+            :, :m
+        ]
     rows = torch.arange(num_batches).repeat_interleave(m)
     weights = torch.full((num_batches * m,), 1.0 / m, dtype=G.dtype)
-    W = torch.sparse_coo_tensor(torch.stack([rows, idx.reshape(-1)]), weights, (num_batches, n),
-                                check_invariants=True).coalesce()      # sums repeated draws
+    W = torch.sparse_coo_tensor(
+        torch.stack([rows, idx.reshape(-1)]),
+        weights,
+        (num_batches, n),
+        check_invariants=True,
+    ).coalesce()  # sums repeated draws
     if 16 * m > n:
         W = W.to_dense()
     return W.to(G.device) @ G
 
 
-def standard_error(G: torch.Tensor, batch_size: int, *, replace: bool = True) -> float:
+def standard_error(
+    G: torch.Tensor, batch_size: int, *, replace: bool = True
+) -> float:
     """The standard error of a minibatch gradient estimate predicted by theory, ``sqrt(E ||g_hat - grad J||^2)``.
 
         with replacement:     sigma / sqrt(m)
@@ -160,7 +206,7 @@ def standard_error(G: torch.Tensor, batch_size: int, *, replace: bool = True) ->
     sigma2 = float(((G - G.mean(dim=0)) ** 2).sum(dim=1).mean())
     variance = sigma2 / m
     if not replace:
-        variance *= (n - m) / (n - 1)               # finite-population correction
+        variance *= (n - m) / (n - 1)  # finite-population correction
     return math.sqrt(variance)
 
 
@@ -180,11 +226,13 @@ def noise_scale(G: torch.Tensor) -> float:
     _check_G(G)
     mean = G.mean(dim=0)
     sigma2 = float(((G - mean) ** 2).sum(dim=1).mean())
-    signal = float((mean ** 2).sum())
+    signal = float((mean**2).sum())
     return math.inf if signal == 0.0 else sigma2 / signal
 
 
-def logistic_per_example_grads(w: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def logistic_per_example_grads(
+    w: torch.Tensor, X: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
     """Per-example gradients of the logistic loss ``L_i(w) = log(1 + exp(-(2 y_i - 1) w'x_i))``, by autodiff.
 
     Args:
@@ -200,32 +248,58 @@ def logistic_per_example_grads(w: torch.Tensor, X: torch.Tensor, y: torch.Tensor
     _args.tensor("y", y, ndim=1)
     _args.same_length(("X", "y"), X, y)
     if X.shape[1] != len(w):
-        raise ValueError(f"X must have {len(w)} columns (the length of w), got shape {tuple(X.shape)}")
+        raise ValueError(
+            f"X must have {len(w)} columns (the length of w), got shape"
+            f" {tuple(X.shape)}"
+        )
 
     def loss_one(w, x, label):
         return F.softplus(-(2.0 * label - 1.0) * (w @ x))
 
-    return vmap(grad(loss_one), in_dims=(None, 0, 0))(w.detach(), X, y.to(X.dtype))
+    return vmap(grad(loss_one), in_dims=(None, 0, 0))(
+        w.detach(), X, y.to(X.dtype)
+    )
 
 
 def _check_timing(model, X, y, batch_sizes, lr, steps, repeats, warmup):
     """The argument checks of :func:`time_per_step`; returns the checked values."""
     _check_model_data(model, X, y)
-    sizes = list(batch_sizes) if not isinstance(batch_sizes, (str, bytes)) else None
+    sizes = (
+        list(batch_sizes) if not isinstance(batch_sizes, (str, bytes)) else None
+    )
     if not sizes:
-        raise ValueError(f"batch_sizes must be a non-empty list of batch sizes, got {batch_sizes!r}")
+        raise ValueError(
+            "batch_sizes must be a non-empty list of batch sizes, got"
+            f" {batch_sizes!r}"
+        )
     for i, b in enumerate(sizes):
         _args.positive_int(f"batch_sizes[{i}]", b)
         if b > len(X):
-            raise ValueError(f"batch_sizes[{i}] = {b} is larger than the number of examples ({len(X)})")
-    return (sizes, _args.positive("lr", lr), _args.positive_int("steps", steps),
-            _args.positive_int("repeats", repeats),
-            _args.positive_int("warmup", warmup, allow_zero=True))
+            raise ValueError(
+                f"batch_sizes[{i}] = {b} is larger than the number of examples"
+                f" ({len(X)})"
+            )
+    return (
+        sizes,
+        _args.positive("lr", lr),
+        _args.positive_int("steps", steps),
+        _args.positive_int("repeats", repeats),
+        _args.positive_int("warmup", warmup, allow_zero=True),
+    )
 
 
-def time_per_step(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batch_sizes, *,
-                  loss_fn: Callable = F.cross_entropy, lr: float = 0.01, steps: int = 1, repeats: int = 20,
-                  warmup: int = 3) -> dict:
+def time_per_step(
+    model: torch.nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    batch_sizes,
+    *,
+    loss_fn: Callable = F.cross_entropy,
+    lr: float = 0.01,
+    steps: int = 1,
+    repeats: int = 20,
+    warmup: int = 3,
+) -> dict:
     """Measure the wall time of one SGD step (forward, backward, update) for each batch size.
 
     A copy of ``model`` is trained on the first ``batch_size`` rows of (X, y) (the model passed in is not
@@ -241,8 +315,9 @@ def time_per_step(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batc
     Returns:
         ``{batch_size: seconds per step}``.
     """
-    sizes, lr, steps, repeats, warmup = _check_timing(model, X, y, batch_sizes, lr,
-                                                      steps, repeats, warmup)
+    sizes, lr, steps, repeats, warmup = _check_timing(
+        model, X, y, batch_sizes, lr, steps, repeats, warmup
+    )
     net = copy.deepcopy(model)
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
     sync = torch.cuda.synchronize if X.device.type == "cuda" else (lambda: None)

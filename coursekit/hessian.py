@@ -15,6 +15,7 @@ Conventions: ``closure`` is a function with no arguments that *returns* the scal
 (``list(model.parameters())``). Vectors over the parameters are flat, of length
 n = sum of ``p.numel()``, in the order of ``params``.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,52 +29,94 @@ import torch.nn.functional as F
 
 from . import _args
 
-__all__ = ["HessianOperator", "hvp", "full_hessian", "eigenvalues", "lanczos", "top_eigenvalues",
-           "TaylorTerms", "taylor_terms", "TaylorMonitor"]
+__all__ = [
+    "HessianOperator",
+    "hvp",
+    "full_hessian",
+    "eigenvalues",
+    "lanczos",
+    "top_eigenvalues",
+    "TaylorTerms",
+    "taylor_terms",
+    "TaylorMonitor",
+]
 
 
 def _check_params(params) -> list[torch.Tensor]:
     if isinstance(params, torch.Tensor):
-        raise TypeError("params must be a list of tensors (e.g. list(model.parameters())), got a single tensor; "
-                        "wrap it in a list")
+        raise TypeError(
+            "params must be a list of tensors (e.g. list(model.parameters())),"
+            " got a single tensor; wrap it in a list"
+        )
     try:
         params = list(params)
     except TypeError as exc:
-        raise TypeError(f"params must be a list of tensors, got {type(params).__name__}") from exc
+        raise TypeError(
+            f"params must be a list of tensors, got {type(params).__name__}"
+        ) from exc
     if not params:
         raise ValueError("params must contain at least one tensor")
     for i, p in enumerate(params):
         if not isinstance(p, torch.Tensor):
-            raise TypeError(f"params[{i}] must be a torch.Tensor, got {type(p).__name__}")
+            raise TypeError(
+                f"params[{i}] must be a torch.Tensor, got {type(p).__name__}"
+            )
         if not p.requires_grad:
-            raise ValueError(f"params[{i}] must have requires_grad=True (the Hessian is taken with respect to it)")
+            raise ValueError(
+                f"params[{i}] must have requires_grad=True (the Hessian is"
+                " taken with respect to it)"
+            )
     return params
 
 
 def _check_loss(loss) -> torch.Tensor:
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-        raise TypeError(f"closure must return a scalar loss tensor, got {type(loss).__name__}"
-                        + (f" of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else ""))
+        raise TypeError(
+            "closure must return a scalar loss tensor, got"
+            f" {type(loss).__name__}"
+            + (
+                f" of shape {tuple(loss.shape)}"
+                if isinstance(loss, torch.Tensor)
+                else ""
+            )
+        )
     if not loss.requires_grad:
-        raise ValueError("the loss returned by closure does not depend on params (no autograd graph): "
-                         "compute it from the parameters, outside torch.no_grad()")
+        raise ValueError(
+            "the loss returned by closure does not depend on params (no"
+            " autograd graph): compute it from the parameters, outside"
+            " torch.no_grad()"
+        )
     return loss.reshape(())
 
 
 def _flatten(tensors, params) -> torch.Tensor:
-    return torch.cat([(torch.zeros_like(p) if t is None else t).reshape(-1) for t, p in zip(tensors, params)])
+    return torch.cat(
+        [
+            (torch.zeros_like(p) if t is None else t).reshape(-1)
+            for t, p in zip(tensors, params)
+        ]
+    )
 
 
 def _flatten_batch(tensors, params, batch: int) -> torch.Tensor:
     """Like _flatten for a batch of vectors: tensors of shape (batch, *p.shape) -> (batch, n)."""
-    return torch.cat([(p.new_zeros(batch, p.numel()) if t is None else t.reshape(batch, -1))
-                      for t, p in zip(tensors, params)], dim=1)
+    return torch.cat(
+        [
+            (
+                p.new_zeros(batch, p.numel())
+                if t is None
+                else t.reshape(batch, -1)
+            )
+            for t, p in zip(tensors, params)
+        ],
+        dim=1,
+    )
 
 
 def _unflatten(v: torch.Tensor, params) -> list[torch.Tensor]:
     out, i = [], 0
     for p in params:
-        out.append(v[i:i + p.numel()].view_as(p))
+        out.append(v[i : i + p.numel()].view_as(p))
         i += p.numel()
     return out
 
@@ -92,12 +135,20 @@ class HessianOperator:
 
     def __init__(self, closure: Callable[[], torch.Tensor], params):
         if not callable(closure):
-            raise TypeError(f"closure must be callable (a function returning the loss), got {type(closure).__name__}")
+            raise TypeError(
+                "closure must be callable (a function returning the loss), got"
+                f" {type(closure).__name__}"
+            )
         self.params = _check_params(params)
         with torch.enable_grad():
             loss = _check_loss(closure())
-            grads = torch.autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
-        self._grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, self.params)]
+            grads = torch.autograd.grad(
+                loss, self.params, create_graph=True, allow_unused=True
+            )
+        self._grads = [
+            torch.zeros_like(p) if g is None else g
+            for g, p in zip(grads, self.params)
+        ]
         self.loss = loss.detach()
         self.grad = _flatten(self._grads, self.params).detach()
         self.numel = self.grad.numel()
@@ -106,7 +157,10 @@ class HessianOperator:
     def _vector(self, v, name: str = "v") -> torch.Tensor:
         v = _args.tensor(name, v, ndim=1)
         if v.numel() != self.numel:
-            raise ValueError(f"{name} must have {self.numel} entries (one per parameter), got {v.numel()}")
+            raise ValueError(
+                f"{name} must have {self.numel} entries (one per parameter),"
+                f" got {v.numel()}"
+            )
         return v.to(dtype=self.dtype, device=self.device)
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
@@ -116,8 +170,12 @@ class HessianOperator:
         dot = sum((g * u).sum() for g, u in zip(self._grads, vs))  # g(theta)'v
         if not dot.requires_grad:  # g does not depend on the parameters: H = 0
             return torch.zeros_like(v)
-        with torch.enable_grad():  # H v = d(g'v)/dtheta, back through the graph of g
-            Hv = torch.autograd.grad(dot, self.params, retain_graph=True, allow_unused=True)
+        with (
+            torch.enable_grad()
+        ):  # H v = d(g'v)/dtheta, back through the graph of g
+            Hv = torch.autograd.grad(
+                dot, self.params, retain_graph=True, allow_unused=True
+            )
         return _flatten(Hv, self.params).detach()
 
     __call__ = matvec
@@ -131,21 +189,32 @@ class HessianOperator:
             return torch.zeros(n, n, dtype=self.dtype, device=self.device)
         eye = torch.eye(n, dtype=self.dtype, device=self.device)
         rows = []
-        for E in eye.split(chunk_size):  # a block of basis vectors e_i -> the rows e_i'H
+        for E in eye.split(
+            chunk_size
+        ):  # a block of basis vectors e_i -> the rows e_i'H
             try:
                 with warnings.catch_warnings(), torch.enable_grad():
                     warnings.simplefilter("ignore")  # vmap's performance notes
-                    block = torch.autograd.grad(flat_g, self.params, grad_outputs=E,
-                                                retain_graph=True, allow_unused=True,
-                                                is_grads_batched=True)
+                    block = torch.autograd.grad(
+                        flat_g,
+                        self.params,
+                        grad_outputs=E,
+                        retain_graph=True,
+                        allow_unused=True,
+                        is_grads_batched=True,
+                    )
                 rows.append(_flatten_batch(block, self.params, len(E)))
-            except RuntimeError:  # an operation autograd cannot batch: one row at a time
+            except (
+                RuntimeError
+            ):  # an operation autograd cannot batch: one row at a time
                 rows.append(torch.stack([self.matvec(e) for e in E]))
         H = torch.cat(rows)
         return (H + H.T) / 2  # symmetric up to round-off; make it exactly so
 
 
-def hvp(closure: Callable[[], torch.Tensor], params, v: torch.Tensor) -> torch.Tensor:
+def hvp(
+    closure: Callable[[], torch.Tensor], params, v: torch.Tensor
+) -> torch.Tensor:
     """Hessian-vector product H v by double backpropagation.
 
     H v = grad_theta ( grad_theta J(theta)' v ), computed with two backward passes and never forming H.
@@ -161,7 +230,9 @@ def hvp(closure: Callable[[], torch.Tensor], params, v: torch.Tensor) -> torch.T
     return HessianOperator(closure, params).matvec(v)
 
 
-def full_hessian(closure: Callable[[], torch.Tensor], params, *, max_size: int = 5000) -> torch.Tensor:
+def full_hessian(
+    closure: Callable[[], torch.Tensor], params, *, max_size: int = 5000
+) -> torch.Tensor:
     """The full Hessian matrix H_ij = d^2 J / d theta_i d theta_j, of shape (n, n).
 
     For small models only (n <= ``max_size``): the matrix has n^2 entries and costs n products.
@@ -169,23 +240,31 @@ def full_hessian(closure: Callable[[], torch.Tensor], params, *, max_size: int =
     op = HessianOperator(closure, params)
     max_size = _args.positive_int("max_size", max_size)
     if op.numel > max_size:
-        raise ValueError(f"params have {op.numel} entries, more than max_size={max_size}: the full Hessian would "
-                         f"have {op.numel ** 2:.2e} entries. Use top_eigenvalues or lanczos instead "
-                         f"(or raise max_size).")
+        raise ValueError(
+            f"params have {op.numel} entries, more than max_size={max_size}:"
+            f" the full Hessian would have {op.numel ** 2:.2e} entries. Use"
+            " top_eigenvalues or lanczos instead (or raise max_size)."
+        )
     return op.matrix()
 
 
-def eigenvalues(closure: Callable[[], torch.Tensor], params, *, max_size: int = 5000) -> torch.Tensor:
+def eigenvalues(
+    closure: Callable[[], torch.Tensor], params, *, max_size: int = 5000
+) -> torch.Tensor:
     """All eigenvalues of the Hessian, in ascending order (the full spectrum of a small model).
 
     Forms H with :func:`full_hessian` and diagonalizes it with ``torch.linalg.eigvalsh``.
     At a minimum they are all >= 0; at a saddle some are < 0.
     """
-    return torch.linalg.eigvalsh(full_hessian(closure, params, max_size=max_size))
+    return torch.linalg.eigvalsh(
+        full_hessian(closure, params, max_size=max_size)
+    )
 
 
 def _random_unit(n: int, dtype, device, generator) -> torch.Tensor:
-    v = torch.randn(n, generator=generator, dtype=torch.float64).to(dtype=dtype, device=device)
+    v = torch.randn(n, generator=generator, dtype=torch.float64).to(
+        dtype=dtype, device=device
+    )
     return v / torch.linalg.vector_norm(v)
 
 
@@ -201,20 +280,32 @@ def _lanczos(matvec: Callable, v0: torch.Tensor, num_iters: int):
         w = matvec(Q[j])
         alpha.append(torch.dot(w, Q[j]))
         Qm = torch.stack(Q)
-        for _ in range(2):  # w <- w - Q Q'w, twice ("twice is enough") for orthogonality to round-off
+        for _ in range(
+            2
+        # w <- w - Q Q'w, twice ("twice is enough") for orthogonality to
+        # round-off
+        ):
             w = w - Qm.T @ (Qm @ w)
         b = torch.linalg.vector_norm(w)
-        if j == num_iters - 1 or b <= 1e-10 * max(1.0, float(torch.stack(alpha).abs().max())):
+        if j == num_iters - 1 or b <= 1e-10 * max(
+            1.0, float(torch.stack(alpha).abs().max())
+        ):
             break
         beta.append(b)
         Q.append(w / b)
     alpha = torch.stack(alpha)
     beta = torch.stack(beta) if beta else alpha.new_zeros(0)
-    return torch.stack(Q[:len(alpha)]), alpha, beta
+    return torch.stack(Q[: len(alpha)]), alpha, beta
 
 
-def lanczos(closure: Callable[[], torch.Tensor], params, num_iters: int = 30, *,
-            generator: torch.Generator | None = None, return_vectors: bool = False):
+def lanczos(
+    closure: Callable[[], torch.Tensor],
+    params,
+    num_iters: int = 30,
+    *,
+    generator: torch.Generator | None = None,
+    return_vectors: bool = False,
+):
     """Ritz values of the Hessian from ``num_iters`` steps of Lanczos (one HVP each).
 
     After m steps from a random unit vector v, Lanczos builds an orthonormal basis Q of the Krylov
@@ -229,7 +320,11 @@ def lanczos(closure: Callable[[], torch.Tensor], params, num_iters: int = 30, *,
     op = HessianOperator(closure, params)
     num_iters = _args.positive_int("num_iters", num_iters)
     num_iters = min(num_iters, op.numel)
-    Q, alpha, beta = _lanczos(op.matvec, _random_unit(op.numel, op.dtype, op.device, generator), num_iters)
+    Q, alpha, beta = _lanczos(
+        op.matvec,
+        _random_unit(op.numel, op.dtype, op.device, generator),
+        num_iters,
+    )
     T = torch.diag(alpha) + torch.diag(beta, 1) + torch.diag(beta, -1)
     theta, S = torch.linalg.eigh(T)
     weights = S[0] ** 2
@@ -238,9 +333,17 @@ def lanczos(closure: Callable[[], torch.Tensor], params, num_iters: int = 30, *,
     return theta, weights
 
 
-def top_eigenvalues(closure: Callable[[], torch.Tensor], params, k: int = 1, *, method: str = "lanczos",
-                    num_iters: int | None = None, tol: float = 1e-6, generator: torch.Generator | None = None,
-                    return_vectors: bool = False):
+def top_eigenvalues(
+    closure: Callable[[], torch.Tensor],
+    params,
+    k: int = 1,
+    *,
+    method: str = "lanczos",
+    num_iters: int | None = None,
+    tol: float = 1e-6,
+    generator: torch.Generator | None = None,
+    return_vectors: bool = False,
+):
     """The k largest eigenvalues of the Hessian (largest first), from Hessian-vector products only.
 
     Args:
@@ -260,7 +363,9 @@ def top_eigenvalues(closure: Callable[[], torch.Tensor], params, k: int = 1, *, 
     op = HessianOperator(closure, params)
     k = _args.positive_int("k", k)
     if k > op.numel:
-        raise ValueError(f"k must be at most the number of parameters ({op.numel}), got {k}")
+        raise ValueError(
+            f"k must be at most the number of parameters ({op.numel}), got {k}"
+        )
     _args.one_of("method", method, {"lanczos", "power"})
     tol = _args.positive("tol", tol)
     if num_iters is not None:
@@ -269,17 +374,24 @@ def top_eigenvalues(closure: Callable[[], torch.Tensor], params, k: int = 1, *, 
         m = min(op.numel, num_iters or max(3 * k + 20, 30))
         if m < k:
             raise ValueError(f"num_iters must be at least k={k}, got {m}")
-        Q, alpha, beta = _lanczos(op.matvec, _random_unit(op.numel, op.dtype, op.device, generator), m)
+        Q, alpha, beta = _lanczos(
+            op.matvec, _random_unit(op.numel, op.dtype, op.device, generator), m
+        )
         T = torch.diag(alpha) + torch.diag(beta, 1) + torch.diag(beta, -1)
         theta, S = torch.linalg.eigh(T)
         idx = torch.argsort(theta, descending=True)[:k]
         if len(idx) < k:
-            raise RuntimeError(f"Lanczos found an invariant subspace of dimension {len(theta)} < k={k}; "
-                               f"the starting vector missed part of the spectrum (try another generator)")
+            raise RuntimeError(
+                f"Lanczos found an invariant subspace of dimension {len(theta)}"
+                f" < k={k}; the starting vector missed part of the spectrum"
+                " (try another generator)"
+            )
         values, vectors = theta[idx], Q.T @ S[:, idx]
     else:
         cap = num_iters or 500
-        values, vectors = _power_iteration(op.matvec, op.numel, k, cap, tol, op.dtype, op.device, generator)
+        values, vectors = _power_iteration(
+            op.matvec, op.numel, k, cap, tol, op.dtype, op.device, generator
+        )
     return (values, vectors) if return_vectors else values
 
 
@@ -290,7 +402,11 @@ def _power_iteration(matvec, n, k, num_iters, tol, dtype, device, generator):
         v = _random_unit(n, dtype, device, generator)
         lam = None
         for _ in range(num_iters):
-            for u in found:  # deflation: stay orthogonal to the eigenvectors already found
+            for (
+                u
+            ) in (
+                found
+            ):  # deflation: stay orthogonal to the eigenvectors already found
                 v = v - torch.dot(u, v) * u
             w = apply(v)
             new = float(torch.dot(v, w))  # Rayleigh quotient (v has unit norm)
@@ -306,7 +422,9 @@ def _power_iteration(matvec, n, k, num_iters, tol, dtype, device, generator):
 
     mu, _ = run(matvec, [])  # dominant eigenvalue (largest magnitude)
     shift = abs(mu)
-    shifted = lambda v: matvec(v) + shift * v  # eigenvalues lambda + |mu| >= 0, same order as lambda
+    shifted = (
+        lambda v: matvec(v) + shift * v
+    )  # eigenvalues lambda + |mu| >= 0, same order as lambda
     values, vectors = [], []
     for _ in range(k):
         _, v = run(shifted, vectors)
@@ -332,7 +450,9 @@ class TaylorTerms(NamedTuple):
     gHg: float  #: g'Hg, the curvature along the gradient
     decrease: float  #: lr g'g, the first-order decrease
     curvature: float  #: 1/2 lr^2 g'Hg, the second-order correction
-    actual_change: float = math.nan  #: J(theta - lr g) - J(theta), when measured
+    actual_change: float = (
+        math.nan
+    )  #: J(theta - lr g) - J(theta), when measured
 
     @property
     def predicted_change(self) -> float:
@@ -340,7 +460,13 @@ class TaylorTerms(NamedTuple):
         return self.curvature - self.decrease
 
 
-def taylor_terms(closure: Callable[[], torch.Tensor], params, lr: float, *, measure: bool = False) -> TaylorTerms:
+def taylor_terms(
+    closure: Callable[[], torch.Tensor],
+    params,
+    lr: float,
+    *,
+    measure: bool = False,
+) -> TaylorTerms:
     """The two terms of the second-order Taylor expansion of a gradient step of size ``lr``.
 
     With g = grad J(theta) and H the Hessian,
@@ -374,7 +500,9 @@ def taylor_terms(closure: Callable[[], torch.Tensor], params, lr: float, *, meas
             actual = float(closure()) - float(op.loss)
             for p, s in zip(op.params, saved):
                 p.copy_(s)  # back to theta
-    return TaylorTerms(float(op.loss), lr, gg, gHg, lr * gg, 0.5 * lr ** 2 * gHg, actual)
+    return TaylorTerms(
+        float(op.loss), lr, gg, gHg, lr * gg, 0.5 * lr**2 * gHg, actual
+    )
 
 
 class TaylorMonitor:
@@ -389,32 +517,60 @@ class TaylorMonitor:
         loss_fn: ``loss_fn(model(X), y)``, cross-entropy by default.
     """
 
-    def __init__(self, model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn: Callable = F.cross_entropy):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        X: torch.Tensor,
+        y: torch.Tensor,
+        loss_fn: Callable = F.cross_entropy,
+    ):
         if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+            raise TypeError(
+                f"model must be a torch.nn.Module, got {type(model).__name__}"
+            )
         _args.tensor("X", X)
         _args.tensor("y", y)
         _args.same_length(("X", "y"), X, y)
         if not callable(loss_fn):
-            raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+            raise TypeError(
+                f"loss_fn must be callable, got {type(loss_fn).__name__}"
+            )
         self.model, self.X, self.y, self.loss_fn = model, X, y, loss_fn
         self.rows: list[dict] = []
 
-    def record(self, lr: float, *, measure: bool = True, **extra) -> TaylorTerms:
+    def record(
+        self, lr: float, *, measure: bool = True, **extra
+    ) -> TaylorTerms:
         """Measure the terms at the current parameters for step size ``lr``; ``extra`` columns are stored too.
 
         With ``measure`` (default) the actual change of the loss after the step is recorded as well
         (column ``actual_change``), by a trial step that leaves the parameters as they were.
         """
         params = [p for p in self.model.parameters() if p.requires_grad]
-        terms = taylor_terms(lambda: self.loss_fn(self.model(self.X), self.y), params, lr, measure=measure)
-        self.rows.append({**terms._asdict(), "predicted_change": terms.predicted_change, **extra})
+        terms = taylor_terms(
+            lambda: self.loss_fn(self.model(self.X), self.y),
+            params,
+            lr,
+            measure=measure,
+        )
+        self.rows.append(
+            {
+                **terms._asdict(),
+                "predicted_change": terms.predicted_change,
+                **extra,
+            }
+        )
         return terms
 
     def __getitem__(self, key: str) -> np.ndarray:
         if not self.rows or key not in self.rows[-1]:
-            raise KeyError(f"no column {key!r}; recorded columns: {sorted(self.rows[-1]) if self.rows else []}")
-        return np.array([row.get(key, math.nan) for row in self.rows], dtype=float)
+            raise KeyError(
+                f"no column {key!r}; recorded columns:"
+                f" {sorted(self.rows[-1]) if self.rows else []}"
+            )
+        return np.array(
+            [row.get(key, math.nan) for row in self.rows], dtype=float
+        )
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -24,6 +24,7 @@ layer-sequential unit-variance initialization; :func:`layer_statistics` measures
 histograms) of every layer's output and of the gradient flowing back into it; and
 :func:`signal_propagation` predicts those variances for a wide network.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,43 +41,82 @@ from torch import nn
 from . import _args
 
 __all__ = [
-    "fans", "gain", "glorot_bound", "he_std",
-    "standard_uniform_", "glorot_uniform_", "glorot_normal_", "he_normal_", "he_uniform_",
-    "orthogonal_", "sparse_", "SCHEMES", "weight_variance",
-    "WEIGHTED_LAYERS", "initialize_", "constant_bias_", "class_log_priors", "class_prior_bias_",
-    "lsuv_step", "lsuv_", "LSUVResult",
-    "LayerStats", "layer_statistics", "signal_propagation",
+    "fans",
+    "gain",
+    "glorot_bound",
+    "he_std",
+    "standard_uniform_",
+    "glorot_uniform_",
+    "glorot_normal_",
+    "he_normal_",
+    "he_uniform_",
+    "orthogonal_",
+    "sparse_",
+    "SCHEMES",
+    "weight_variance",
+    "WEIGHTED_LAYERS",
+    "initialize_",
+    "constant_bias_",
+    "class_log_priors",
+    "class_prior_bias_",
+    "lsuv_step",
+    "lsuv_",
+    "LSUVResult",
+    "LayerStats",
+    "layer_statistics",
+    "signal_propagation",
     "forget_gate_bias_",
 ]
 
 #: The layers whose weights :func:`initialize_` and :func:`lsuv_` initialize.
 WEIGHTED_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
-_GAINS = {"linear": 1.0, "identity": 1.0, "conv1d": 1.0, "conv2d": 1.0, "conv3d": 1.0, "sigmoid": 1.0,
-          "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0), "leaky_relu": None, "selu": 0.75}
+_GAINS = {
+    "linear": 1.0,
+    "identity": 1.0,
+    "conv1d": 1.0,
+    "conv2d": 1.0,
+    "conv3d": 1.0,
+    "sigmoid": 1.0,
+    "tanh": 5.0 / 3.0,
+    "relu": math.sqrt(2.0),
+    "leaky_relu": None,
+    "selu": 0.75,
+}
 
 
-# ----------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # argument checks
-# ----------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 def _weight(name: str, tensor) -> torch.Tensor:
     _args.tensor(name, tensor, floating=True)
     if tensor.ndim < 2:
-        raise ValueError(f"{name} must have at least 2 dimensions (out_features, in_features, ...) to have a "
-                         f"fan-in and a fan-out, got shape {tuple(tensor.shape)}")
+        raise ValueError(
+            f"{name} must have at least 2 dimensions (out_features,"
+            " in_features, ...) to have a fan-in and a fan-out, got shape"
+            f" {tuple(tensor.shape)}"
+        )
     if tensor.numel() == 0:
-        raise ValueError(f"{name} must not be empty, got shape {tuple(tensor.shape)}")
+        raise ValueError(
+            f"{name} must not be empty, got shape {tuple(tensor.shape)}"
+        )
     return tensor
 
 
 def _generator(generator) -> torch.Generator | None:
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        raise TypeError(
+            "generator must be a torch.Generator or None, got"
+            f" {type(generator).__name__}"
+        )
     return generator
 
 
-def _fill(tensor: torch.Tensor, generator: torch.Generator | None, sample: Callable) -> torch.Tensor:
+def _fill(
+    tensor: torch.Tensor, generator: torch.Generator | None, sample: Callable
+) -> torch.Tensor:
     """Fill ``tensor`` in place with ``sample(t)`` (which fills ``t`` using ``generator``).
 
     Draws directly into ``tensor`` when the generator lives on its device (then the numbers equal
@@ -87,15 +127,18 @@ def _fill(tensor: torch.Tensor, generator: torch.Generator | None, sample: Calla
         if generator is None or generator.device == tensor.device:
             sample(tensor)
         else:
-            tmp = torch.empty(tensor.shape, dtype=tensor.dtype, device=generator.device)
+            tmp = torch.empty(
+                tensor.shape, dtype=tensor.dtype, device=generator.device
+            )
             sample(tmp)
             tensor.copy_(tmp)
     return tensor
 
 
-# ----------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # scales
-# ----------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 def fans(tensor: torch.Tensor) -> tuple[int, int]:
     """Fan-in ``m`` and fan-out ``n`` of a weight tensor of shape (n_out, n_in, *kernel).
@@ -157,11 +200,14 @@ def _he_scale(tensor, a, mode, nonlinearity, gain_):
     return _args.positive("gain", gain_) / math.sqrt(fan)
 
 
-# ----------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # initializers (in place, torch naming)
-# ----------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 
-def standard_uniform_(tensor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+
+def standard_uniform_(
+    tensor: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """The "standard" heuristic W_ij ~ U(-1/sqrt(m), 1/sqrt(m)), m = fan-in; Var[W_ij] = 1 / (3 m).
 
     This is also PyTorch's default for ``nn.Linear`` and ``nn.Conv*d`` weights
@@ -169,31 +215,58 @@ def standard_uniform_(tensor: torch.Tensor, generator: torch.Generator | None = 
     """
     _weight("tensor", tensor)
     bound = 1.0 / math.sqrt(fans(tensor)[0])
-    return _fill(tensor, _generator(generator), lambda t: t.uniform_(-bound, bound, generator=generator))
+    return _fill(
+        tensor,
+        _generator(generator),
+        lambda t: t.uniform_(-bound, bound, generator=generator),
+    )
 
 
-def glorot_uniform_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def glorot_uniform_(
+    tensor: torch.Tensor,
+    gain: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Glorot & Bengio's normalized initialization W_ij ~ U(-a, a), a = gain sqrt(6 / (m + n)).
 
     Var[W_ij] = gain^2 2 / (m + n). Same numbers as ``torch.nn.init.xavier_uniform_`` with the same generator.
     """
     m, n = fans(_weight("tensor", tensor))
     a = glorot_bound(m, n, gain)
-    return _fill(tensor, _generator(generator), lambda t: t.uniform_(-a, a, generator=generator))
+    return _fill(
+        tensor,
+        _generator(generator),
+        lambda t: t.uniform_(-a, a, generator=generator),
+    )
 
 
-def glorot_normal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def glorot_normal_(
+    tensor: torch.Tensor,
+    gain: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Glorot initialization with a Gaussian: W_ij ~ N(0, gain^2 2 / (m + n)).
 
     Same numbers as ``torch.nn.init.xavier_normal_`` with the same generator.
     """
     m, n = fans(_weight("tensor", tensor))
     std = glorot_bound(m, n, gain) / math.sqrt(3.0)
-    return _fill(tensor, _generator(generator), lambda t: t.normal_(0.0, std, generator=generator))
+    return _fill(
+        tensor,
+        _generator(generator),
+        lambda t: t.normal_(0.0, std, generator=generator),
+    )
 
 
-def he_normal_(tensor: torch.Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "relu",
-               generator: torch.Generator | None = None, *, gain: float | None = None) -> torch.Tensor:
+def he_normal_(
+    tensor: torch.Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "relu",
+    generator: torch.Generator | None = None,
+    *,
+    gain: float | None = None,
+) -> torch.Tensor:
     """He et al.'s initialization W_ij ~ N(0, gain^2 / fan); for ReLU and fan-in, N(0, 2 / m).
 
     Args:
@@ -207,17 +280,34 @@ def he_normal_(tensor: torch.Tensor, a: float = 0.0, mode: str = "fan_in", nonli
     Same numbers as ``torch.nn.init.kaiming_normal_`` with the same generator.
     """
     std = _he_scale(_weight("tensor", tensor), a, mode, nonlinearity, gain)
-    return _fill(tensor, _generator(generator), lambda t: t.normal_(0.0, std, generator=generator))
+    return _fill(
+        tensor,
+        _generator(generator),
+        lambda t: t.normal_(0.0, std, generator=generator),
+    )
 
 
-def he_uniform_(tensor: torch.Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "relu",
-                generator: torch.Generator | None = None, *, gain: float | None = None) -> torch.Tensor:
+def he_uniform_(
+    tensor: torch.Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "relu",
+    generator: torch.Generator | None = None,
+    *,
+    gain: float | None = None,
+) -> torch.Tensor:
     """He initialization with a uniform law of the same variance: U(-sqrt(3) s, sqrt(3) s), s = gain / sqrt(fan).
 
     Arguments as :func:`he_normal_`. Same numbers as ``torch.nn.init.kaiming_uniform_``.
     """
-    bound = math.sqrt(3.0) * _he_scale(_weight("tensor", tensor), a, mode, nonlinearity, gain)
-    return _fill(tensor, _generator(generator), lambda t: t.uniform_(-bound, bound, generator=generator))
+    bound = math.sqrt(3.0) * _he_scale(
+        _weight("tensor", tensor), a, mode, nonlinearity, gain
+    )
+    return _fill(
+        tensor,
+        _generator(generator),
+        lambda t: t.uniform_(-bound, bound, generator=generator),
+    )
 
 
 def _check_init(tensor, generator) -> tuple[int, int]:
@@ -227,7 +317,11 @@ def _check_init(tensor, generator) -> tuple[int, int]:
     return tensor.shape[0], tensor.numel() // tensor.shape[0]
 
 
-def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def orthogonal_(
+    tensor: torch.Tensor,
+    gain: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Saxe et al.'s orthogonal initialization: W = gain * Q with Q (semi-)orthogonal and uniformly random.
 
     Q comes from the QR decomposition of a Gaussian matrix, A = QR, with the signs of diag(R) moved into Q
@@ -240,18 +334,25 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1.0, generator: torch.Genera
     gain = _args.positive("gain", gain)
     with torch.no_grad():
         device = generator.device if generator is not None else tensor.device
-        A = torch.empty(rows, cols, dtype=tensor.dtype, device=device).normal_(0.0, 1.0, generator=generator)
+        A = torch.empty(rows, cols, dtype=tensor.dtype, device=device).normal_(
+            0.0, 1.0, generator=generator
+        )
         if rows < cols:
             A = A.T
         Q, R = torch.linalg.qr(A)
-        Q = Q * torch.diagonal(R).sign()       # Haar-uniform Q (Mezzadri 2007)
+        Q = Q * torch.diagonal(R).sign()  # Haar-uniform Q (Mezzadri 2007)
         if rows < cols:
             Q = Q.T
         tensor.view_as(Q).copy_(Q).mul_(gain)
     return tensor
 
 
-def sparse_(tensor: torch.Tensor, k: int = 15, std: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def sparse_(
+    tensor: torch.Tensor,
+    k: int = 15,
+    std: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Martens' sparse initialization: every output unit gets exactly ``k`` non-zero incoming weights.
 
     The ``k`` inputs of each unit (row of the flattened weight) are chosen uniformly at random and their
@@ -265,14 +366,22 @@ def sparse_(tensor: torch.Tensor, k: int = 15, std: float = 1.0, generator: torc
     rows, cols = _check_init(tensor, generator)
     k, std = _args.positive_int("k", k), _args.positive("std", std)
     if k > cols:
-        raise ValueError(f"k must be <= the fan-in {cols} (non-zeros per unit), got {k}")
+        raise ValueError(
+            f"k must be <= the fan-in {cols} (non-zeros per unit), got {k}"
+        )
     with torch.no_grad():
         device = generator.device if generator is not None else tensor.device
-        values = torch.empty(rows, cols, dtype=tensor.dtype, device=device).normal_(0.0, std, generator=generator)
+        values = torch.empty(
+            rows, cols, dtype=tensor.dtype, device=device
+        ).normal_(0.0, std, generator=generator)
         scores = torch.rand(rows, cols, device=device, generator=generator)
         keep = torch.zeros(rows, cols, dtype=torch.bool, device=device)
-        keep.scatter_(1, scores.topk(k, dim=1).indices, True)  # k random positions per row
-        W = torch.where(keep, values, torch.zeros((), dtype=values.dtype, device=device))
+        keep.scatter_(
+            1, scores.topk(k, dim=1).indices, True
+        )  # k random positions per row
+        W = torch.where(
+            keep, values, torch.zeros((), dtype=values.dtype, device=device)
+        )
         tensor.copy_(W.view_as(tensor))
     return tensor
 
@@ -300,43 +409,70 @@ def weight_variance(scheme: str, shape, **kwargs) -> float:
     Multiplied by the fan-in, it is the factor s by which the layer scales the second moment of its input.
     """
     _args.one_of("scheme", scheme, SCHEMES)
-    shape = tuple(shape) if isinstance(shape, (tuple, list, torch.Size)) else shape
+    shape = (
+        tuple(shape) if isinstance(shape, (tuple, list, torch.Size)) else shape
+    )
     if not isinstance(shape, tuple) or len(shape) < 2:
-        raise ValueError(f"shape must be a weight shape (n_out, n_in, *kernel), got {shape!r}")
+        raise ValueError(
+            "shape must be a weight shape (n_out, n_in, *kernel), got"
+            f" {shape!r}"
+        )
     for i, d in enumerate(shape):
         _args.positive_int(f"shape[{i}]", d)
     receptive = math.prod(shape[2:])
-    m, n = shape[1] * receptive, shape[0] * receptive        # fan-in, fan-out
-    rows, cols = shape[0], m                                 # the flattened matrix
+    m, n = shape[1] * receptive, shape[0] * receptive  # fan-in, fan-out
+    rows, cols = shape[0], m  # the flattened matrix
     if scheme == "standard":
         return 1.0 / (3.0 * m)
     if scheme in ("glorot_uniform", "glorot_normal"):
         return glorot_bound(m, n, kwargs.get("gain", 1.0)) ** 2 / 3.0
     if scheme in ("he_normal", "he_uniform"):
-        mode = _args.one_of("mode", kwargs.get("mode", "fan_in"), {"fan_in", "fan_out"})
+        mode = _args.one_of(
+            "mode", kwargs.get("mode", "fan_in"), {"fan_in", "fan_out"}
+        )
         fan = m if mode == "fan_in" else n
         g = kwargs.get("gain")
-        g = gain(kwargs.get("nonlinearity", "relu"), kwargs.get("a", 0.0)) if g is None else _args.positive("gain", g)
+        g = (
+            gain(kwargs.get("nonlinearity", "relu"), kwargs.get("a", 0.0))
+            if g is None
+            else _args.positive("gain", g)
+        )
         return g * g / fan
-    if scheme == "orthogonal":       # unit-norm rows (or columns) of the flattened (rows x cols) matrix
-        return _args.positive("gain", kwargs.get("gain", 1.0)) ** 2 / max(rows, cols)
+    if (
+        scheme == "orthogonal"
+    ):  # unit-norm rows (or columns) of the flattened (rows x cols) matrix
+        return _args.positive("gain", kwargs.get("gain", 1.0)) ** 2 / max(
+            rows, cols
+        )
     k = _args.positive_int("k", kwargs.get("k", 15))
     return k * _args.positive("std", kwargs.get("std", 1.0)) ** 2 / cols
 
 
-# ----------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # whole models and biases
-# ----------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 def _layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return [(name or type(model).__name__, mod) for name, mod in model.named_modules()
-            if isinstance(mod, WEIGHTED_LAYERS)]
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
+    return [
+        (name or type(model).__name__, mod)
+        for name, mod in model.named_modules()
+        if isinstance(mod, WEIGHTED_LAYERS)
+    ]
 
 
-def initialize_(model: nn.Module, scheme: str | Callable = "he_normal", *, bias: float | None = 0.0,
-                generator: torch.Generator | None = None, **kwargs) -> nn.Module:
+def initialize_(
+    model: nn.Module,
+    scheme: str | Callable = "he_normal",
+    *,
+    bias: float | None = 0.0,
+    generator: torch.Generator | None = None,
+    **kwargs,
+) -> nn.Module:
     """Initialize the weight of every Linear/Conv layer of ``model`` with one scheme, in place.
 
     Args:
@@ -354,13 +490,19 @@ def initialize_(model: nn.Module, scheme: str | Callable = "he_normal", *, bias:
     elif callable(scheme):
         fn = scheme
     else:
-        raise TypeError(f"scheme must be a name in {sorted(SCHEMES)} or a callable, got {type(scheme).__name__}")
+        raise TypeError(
+            f"scheme must be a name in {sorted(SCHEMES)} or a callable, got"
+            f" {type(scheme).__name__}"
+        )
     if bias is not None:
         bias = _args.real("bias", bias)
     _generator(generator)
     layers = _layers(model)
     if not layers:
-        raise ValueError(f"model has no layer of type {', '.join(t.__name__ for t in WEIGHTED_LAYERS)} to initialize")
+        raise ValueError(
+            "model has no layer of type"
+            f" {', '.join(t.__name__ for t in WEIGHTED_LAYERS)} to initialize"
+        )
     for _, layer in layers:
         fn(layer.weight, generator=generator, **kwargs)
         if bias is not None and layer.bias is not None:
@@ -377,7 +519,9 @@ def constant_bias_(bias: torch.Tensor, value: float = 0.0) -> torch.Tensor:
         return bias.fill_(value)
 
 
-def class_log_priors(targets: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
+def class_log_priors(
+    targets: torch.Tensor, num_classes: int | None = None
+) -> torch.Tensor:
     """Log class frequencies b_c = log p_c of integer labels: the output bias whose softmax is p.
 
     With these biases (and small output weights) a classifier's initial prediction is the class prior, and its
@@ -388,8 +532,10 @@ def class_log_priors(targets: torch.Tensor, num_classes: int | None = None) -> t
     counts = torch.bincount(targets, minlength=num_classes).to(torch.float64)
     if (counts == 0).any():
         missing = torch.nonzero(counts == 0).flatten().tolist()
-        raise ValueError(f"targets must contain every class at least once (log 0 = -inf); "
-                         f"classes {missing} are missing")
+        raise ValueError(
+            "targets must contain every class at least once (log 0 = -inf); "
+            f"classes {missing} are missing"
+        )
     return torch.log(counts / counts.sum())
 
 
@@ -397,7 +543,9 @@ def _check_targets(targets, num_classes) -> int:
     """Check integer class labels; returns the number of classes."""
     _args.tensor("targets", targets, ndim=1)
     if targets.is_floating_point() or targets.dtype == torch.bool:
-        raise TypeError(f"targets must hold integer class labels, got dtype {targets.dtype}")
+        raise TypeError(
+            f"targets must hold integer class labels, got dtype {targets.dtype}"
+        )
     if len(targets) == 0:
         raise ValueError("targets must contain at least one label")
     if int(targets.min()) < 0:
@@ -406,11 +554,16 @@ def _check_targets(targets, num_classes) -> int:
         num_classes = int(targets.max()) + 1
     num_classes = _args.positive_int("num_classes", num_classes)
     if int(targets.max()) >= num_classes:
-        raise ValueError(f"targets contain label {int(targets.max())} but num_classes is {num_classes}")
+        raise ValueError(
+            f"targets contain label {int(targets.max())} but num_classes is"
+            f" {num_classes}"
+        )
     return num_classes
 
 
-def class_prior_bias_(bias: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def class_prior_bias_(
+    bias: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
     """Set an output layer's bias to the log class frequencies of ``targets`` (see :func:`class_log_priors`).
 
     A bias with one entry is a logistic output: it gets the log-odds log(p_1 / p_0) of binary labels.
@@ -425,9 +578,10 @@ def class_prior_bias_(bias: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
         return bias.copy_(value.to(bias.dtype))
 
 
-# ----------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # LSUV
-# ----------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 @dataclass
 class LSUVResult:
@@ -445,19 +599,31 @@ class LSUVResult:
         return all(abs(v - 1.0) <= self.tol for v in self.variance_after)
 
     def __repr__(self) -> str:
-        rows = "\n".join(f"  {n:>12}: var {b:10.4g} -> {a:.4f} in {i} step(s)"
-                         for n, b, a, i in zip(self.names, self.variance_before, self.variance_after, self.iterations))
+        rows = "\n".join(
+            f"  {n:>12}: var {b:10.4g} -> {a:.4f} in {i} step(s)"
+            for n, b, a, i in zip(
+                self.names,
+                self.variance_before,
+                self.variance_after,
+                self.iterations,
+            )
+        )
         return f"LSUVResult(tol={self.tol}, converged={self.converged})\n{rows}"
 
 
 def _check_layer(layer, inputs) -> None:
     weight = getattr(layer, "weight", None)
     if not isinstance(layer, nn.Module) or not isinstance(weight, torch.Tensor):
-        raise TypeError(f"layer must be an nn.Module with a weight (Linear, Conv), got {type(layer).__name__}")
+        raise TypeError(
+            "layer must be an nn.Module with a weight (Linear, Conv), got"
+            f" {type(layer).__name__}"
+        )
     _args.tensor("inputs", inputs, floating=True)
 
 
-def lsuv_step(layer: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, float]:
+def lsuv_step(
+    layer: nn.Module, inputs: torch.Tensor
+) -> tuple[torch.Tensor, float]:
     """One LSUV step for one layer: v = Var(B) with B = layer(inputs), and the rescaled weight W / sqrt(v).
 
     Pure: the layer is not modified (:func:`lsuv_` copies the new weight in).
@@ -469,8 +635,11 @@ def lsuv_step(layer: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, flo
     with torch.no_grad():
         v = float(layer(inputs).var())
     if not math.isfinite(v) or v <= 0.0:
-        raise ValueError(f"the layer's output has variance {v} on this batch, so it cannot be rescaled to 1; "
-                         f"check the inputs (constant? NaN?) and the previous layers (dead ReLUs?)")
+        raise ValueError(
+            f"the layer's output has variance {v} on this batch, so it cannot"
+            " be rescaled to 1; check the inputs (constant? NaN?) and the"
+            " previous layers (dead ReLUs?)"
+        )
     return layer.weight.detach() / math.sqrt(v), v
 
 
@@ -478,7 +647,9 @@ class _Stop(Exception):
     """Raised by a hook to end a forward pass once the wanted layer's input has been seen."""
 
 
-def _input_of(model: nn.Module, layer: nn.Module, X: torch.Tensor) -> torch.Tensor:
+def _input_of(
+    model: nn.Module, layer: nn.Module, X: torch.Tensor
+) -> torch.Tensor:
     """The input ``layer`` receives when ``model(X)`` runs (the forward pass stops there)."""
     seen = {}
 
@@ -494,7 +665,10 @@ def _input_of(model: nn.Module, layer: nn.Module, X: torch.Tensor) -> torch.Tens
     finally:
         handle.remove()
     if "x" not in seen:
-        raise ValueError(f"layer {type(layer).__name__} is not used in model(X)'s forward pass")
+        raise ValueError(
+            f"layer {type(layer).__name__} is not used in model(X)'s forward"
+            " pass"
+        )
     return seen["x"]
 
 
@@ -510,7 +684,7 @@ def lsuv_layer_(layer: nn.Module, x: torch.Tensor, tol: float, max_iter: int):
         the output variance before and after, and the number of rescalings made.
     """
     for it in range(1, max_iter + 1):
-        W, v = lsuv_step(layer, x)             # W / sqrt(v), v = Var[layer(x)]
+        W, v = lsuv_step(layer, x)  # W / sqrt(v), v = Var[layer(x)]
         if it == 1:
             v_before = v
         if abs(v - 1.0) <= tol:
@@ -520,8 +694,15 @@ def lsuv_layer_(layer: nn.Module, x: torch.Tensor, tol: float, max_iter: int):
     return v_before, float(layer(x).var()), it
 
 
-def lsuv_(model: nn.Module, X: torch.Tensor, *, tol: float = 0.1, max_iter: int = 10,
-          init: str | Callable | None = "orthogonal", generator: torch.Generator | None = None) -> LSUVResult:
+def lsuv_(
+    model: nn.Module,
+    X: torch.Tensor,
+    *,
+    tol: float = 0.1,
+    max_iter: int = 10,
+    init: str | Callable | None = "orthogonal",
+    generator: torch.Generator | None = None,
+) -> LSUVResult:
     """Layer-sequential unit-variance initialization (Mishkin & Matas, 2016), in place.
 
     1. Pre-initialize every Linear/Conv weight with an orthonormal matrix and every bias with 0
@@ -548,12 +729,18 @@ def lsuv_(model: nn.Module, X: torch.Tensor, *, tol: float = 0.1, max_iter: int 
     """
     _args.tensor("X", X, floating=True)
     if len(X) < 2:
-        raise ValueError(f"X must hold a batch of at least 2 examples to measure a variance, got {len(X)}")
+        raise ValueError(
+            "X must hold a batch of at least 2 examples to measure a variance,"
+            f" got {len(X)}"
+        )
     tol = _args.positive("tol", tol)
     max_iter = _args.positive_int("max_iter", max_iter)
     layers = _layers(model)
     if not layers:
-        raise ValueError(f"model has no layer of type {', '.join(t.__name__ for t in WEIGHTED_LAYERS)} to initialize")
+        raise ValueError(
+            "model has no layer of type"
+            f" {', '.join(t.__name__ for t in WEIGHTED_LAYERS)} to initialize"
+        )
     if init is not None:
         initialize_(model, init, bias=0.0, generator=generator)
     was_training = model.training
@@ -568,16 +755,21 @@ def lsuv_(model: nn.Module, X: torch.Tensor, *, tol: float = 0.1, max_iter: int 
                 after.append(v)
                 steps.append(it)
                 if abs(v - 1.0) > tol:
-                    warnings.warn(f"LSUV: layer {name} reached variance {v:.4g}, not within {tol} of 1, after "
-                                  f"{max_iter} steps", RuntimeWarning, stacklevel=2)
+                    warnings.warn(
+                        f"LSUV: layer {name} reached variance {v:.4g}, not"
+                        f" within {tol} of 1, after {max_iter} steps",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
     finally:
         model.train(was_training)
     return LSUVResult([n for n, _ in layers], before, after, steps, tol)
 
 
-# ----------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # statistics of activations and gradients
-# ----------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 @dataclass
 class LayerStats:
@@ -598,18 +790,35 @@ class LayerStats:
     values: torch.Tensor | None = field(default=None, repr=False)
     grads: torch.Tensor | None = field(default=None, repr=False)
 
-    def histogram(self, bins: int = 50, range: tuple[float, float] | None = None, *, of: str = "values"):
+    def histogram(
+        self,
+        bins: int = 50,
+        range: tuple[float, float] | None = None,
+        *,
+        of: str = "values",
+    ):
         """Counts and bin edges (NumPy) of the kept ``values`` or ``grads``."""
         _args.one_of("of", of, {"values", "grads"})
         data = getattr(self, of)
         if data is None:
-            raise ValueError(f"{of} were not kept; call layer_statistics(..., keep=True)")
-        counts, edges = np.histogram(data.numpy(), bins=_args.positive_int("bins", bins), range=range)
+            raise ValueError(
+                f"{of} were not kept; call layer_statistics(..., keep=True)"
+            )
+        counts, edges = np.histogram(
+            data.numpy(), bins=_args.positive_int("bins", bins), range=range
+        )
         return counts, edges
 
 
-def layer_statistics(model: nn.Module, X: torch.Tensor, y: torch.Tensor | None = None, *,
-                     loss_fn: Callable = F.cross_entropy, modules=None, keep: bool = False) -> list[LayerStats]:
+def layer_statistics(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor | None = None,
+    *,
+    loss_fn: Callable = F.cross_entropy,
+    modules=None,
+    keep: bool = False,
+) -> list[LayerStats]:
     """Run one forward (and backward) pass and measure every selected module's output and its gradient.
 
     Forward hooks record each selected module's output B_l; then one backward pass of ``loss_fn(model(X), y)``
@@ -630,20 +839,33 @@ def layer_statistics(model: nn.Module, X: torch.Tensor, y: torch.Tensor | None =
         positive entries (the active units of a ReLU that follows).
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
     _args.tensor("X", X)
     if y is not None:
         _args.tensor("y", y)
         _args.same_length(("X", "y"), X, y)
     if modules is None:
         modules = WEIGHTED_LAYERS
-    if isinstance(modules, type) or (isinstance(modules, tuple) and all(isinstance(t, type) for t in modules)):
-        watched = [(n or type(model).__name__, m) for n, m in model.named_modules() if isinstance(m, modules)]
-    elif isinstance(modules, (list, tuple)) and all(isinstance(m, nn.Module) for m in modules):
+    if isinstance(modules, type) or (
+        isinstance(modules, tuple) and all(isinstance(t, type) for t in modules)
+    ):
+        watched = [
+            (n or type(model).__name__, m)
+            for n, m in model.named_modules()
+            if isinstance(m, modules)
+        ]
+    elif isinstance(modules, (list, tuple)) and all(
+        isinstance(m, nn.Module) for m in modules
+    ):
         names = {m: n for n, m in model.named_modules()}
         watched = [(names.get(m, type(m).__name__), m) for m in modules]
     else:
-        raise TypeError("modules must be None, a module type, a tuple of types, or a list of modules")
+        raise TypeError(
+            "modules must be None, a module type, a tuple of types, or a list"
+            " of modules"
+        )
     if not watched:
         raise ValueError("no module of model matches `modules`")
 
@@ -663,12 +885,24 @@ def layer_statistics(model: nn.Module, X: torch.Tensor, y: torch.Tensor | None =
             if y is not None:
                 loss = loss_fn(out, y)
                 tensors = [o for _, _, o in outputs]
-                weights = [m.weight for _, m, _ in outputs if isinstance(getattr(m, "weight", None), nn.Parameter)]
-                got = torch.autograd.grad(loss, tensors + weights, allow_unused=True)
-                grads = list(got[:len(tensors)])
-                it = iter(got[len(tensors):])
-                wgrads = [next(it) if isinstance(getattr(m, "weight", None), nn.Parameter) else None
-                          for _, m, _ in outputs]
+                weights = [
+                    m.weight
+                    for _, m, _ in outputs
+                    if isinstance(getattr(m, "weight", None), nn.Parameter)
+                ]
+                got = torch.autograd.grad(
+                    loss, tensors + weights, allow_unused=True
+                )
+                grads = list(got[: len(tensors)])
+                it = iter(got[len(tensors) :])
+                wgrads = [
+                    (
+                        next(it)
+                        if isinstance(getattr(m, "weight", None), nn.Parameter)
+                        else None
+                    )
+                    for _, m, _ in outputs
+                ]
     finally:
         for h in handles:
             h.remove()
@@ -677,8 +911,13 @@ def layer_statistics(model: nn.Module, X: torch.Tensor, y: torch.Tensor | None =
     stats = []
     for (name, module, o), g, wg in zip(outputs, grads, wgrads):
         o = o.detach()
-        s = LayerStats(name=name, kind=type(module).__name__, mean=float(o.mean()), var=float(o.var()),
-                       active=float((o > 0).float().mean()))
+        s = LayerStats(
+            name=name,
+            kind=type(module).__name__,
+            mean=float(o.mean()),
+            var=float(o.var()),
+            active=float((o > 0).float().mean()),
+        )
         if g is not None:
             s.grad_var = float(g.var())
         if wg is not None:
@@ -690,16 +929,19 @@ def layer_statistics(model: nn.Module, X: torch.Tensor, y: torch.Tensor | None =
     return stats
 
 
-# ----------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # theory: variance propagation in a wide network
-# ----------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 
 _PHI = {
     "identity": (lambda h: h, lambda h: np.ones_like(h)),
     "linear": (lambda h: h, lambda h: np.ones_like(h)),
     "relu": (lambda h: np.maximum(h, 0.0), lambda h: (h > 0).astype(float)),
     "tanh": (np.tanh, lambda h: 1.0 - np.tanh(h) ** 2),
-    "sigmoid": (lambda h: 0.5 * (1.0 + np.tanh(h / 2)), lambda h: 0.25 * (1.0 - np.tanh(h / 2) ** 2)),
+    "sigmoid": (
+        lambda h: 0.5 * (1.0 + np.tanh(h / 2)),
+        lambda h: 0.25 * (1.0 - np.tanh(h / 2) ** 2),
+    ),
 }
 
 
@@ -712,11 +954,16 @@ def _check_signal_propagation(activation, depth, q0, scale):
         return depth, q0, np.full(depth, _args.real("scale", scale, low=0.0))
     s = np.asarray(scale, dtype=float)
     if s.shape != (depth,) or not np.all(np.isfinite(s)) or np.any(s < 0):
-        raise ValueError(f"scale must be a number >= 0 or {depth} numbers >= 0, got {scale!r}")
+        raise ValueError(
+            f"scale must be a number >= 0 or {depth} numbers >= 0, got"
+            f" {scale!r}"
+        )
     return depth, q0, s
 
 
-def signal_propagation(activation: str, scale, depth: int, q0: float = 1.0) -> dict:
+def signal_propagation(
+    activation: str, scale, depth: int, q0: float = 1.0
+) -> dict:
     """Predicted variances of the pre-activations and of the back-propagated gradients, layer by layer.
 
     For a wide network h_l = W_l x_{l-1}, x_l = phi(h_l), zero biases, independent zero-mean weights with
@@ -739,9 +986,13 @@ def signal_propagation(activation: str, scale, depth: int, q0: float = 1.0) -> d
     Returns:
         ``{"forward": q (L,), "backward": Var[delta_l] / Var[delta_L] (L,)}`` as NumPy arrays.
     """
-    depth, q0, s = _check_signal_propagation(activation, depth, q0, scale)  # s: s_l
+    depth, q0, s = _check_signal_propagation(
+        activation, depth, q0, scale
+    )  # s: s_l
     phi, dphi = _PHI[activation]
-    z, w = np.polynomial.hermite_e.hermegauss(100)   # nodes and weights for the weight exp(-z^2 / 2)
+    z, w = np.polynomial.hermite_e.hermegauss(
+        100
+    )  # nodes and weights for the weight exp(-z^2 / 2)
     w = w / w.sum()
     q = np.empty(depth)
     q[0] = s[0] * q0
@@ -775,14 +1026,17 @@ def forget_gate_bias_(lstm: nn.Module, value: float = 1.0) -> nn.Module:
         ``lstm``.
     """
     if not isinstance(lstm, (nn.LSTM, nn.LSTMCell)):
-        raise TypeError(f"lstm must be a torch.nn.LSTM or torch.nn.LSTMCell, got {type(lstm).__name__}")
+        raise TypeError(
+            "lstm must be a torch.nn.LSTM or torch.nn.LSTMCell, got"
+            f" {type(lstm).__name__}"
+        )
     value = _args.real("value", value)
     if not math.isfinite(value):
         raise ValueError(f"value must be finite, got {value}")
     if not lstm.bias:
         raise ValueError("lstm has no biases (it was built with bias=False)")
     hidden = lstm.hidden_size
-    forget = slice(hidden, 2 * hidden)          # gates are stacked as (i, f, g, o)
+    forget = slice(hidden, 2 * hidden)  # gates are stacked as (i, f, g, o)
     with torch.no_grad():
         for name, b in lstm.named_parameters():
             if name.startswith("bias_ih"):

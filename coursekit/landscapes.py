@@ -9,6 +9,7 @@ also has its exact gradient ``f.grad(xy)`` (shape (..., d)) and Hessian ``f.hess
     f = eps_quadratic(0.1)
     path = trajectory(torch.optim.SGD, f, x0=(1.0, 1.0), steps=50, lr=0.9)   # (51, 2)
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,20 @@ import torch
 from . import _args
 
 __all__ = [
-    "Landscape", "Quadratic", "quadratic", "eps_quadratic", "rotated_quadratic", "rosenbrock", "saddle",
-    "double_well", "cliff", "plateau", "RandomField", "random_field", "trajectory", "newton_trajectory",
+    "Landscape",
+    "Quadratic",
+    "quadratic",
+    "eps_quadratic",
+    "rotated_quadratic",
+    "rosenbrock",
+    "saddle",
+    "double_well",
+    "cliff",
+    "plateau",
+    "RandomField",
+    "random_field",
+    "trajectory",
+    "newton_trajectory",
     "newton_critical_points",
 ]
 
@@ -59,9 +72,14 @@ class Landscape:
 
     def _check(self, xy) -> torch.Tensor:
         if not isinstance(xy, torch.Tensor):
-            raise TypeError(f"xy must be a torch.Tensor of shape (..., {self.dim}), got {type(xy).__name__}")
+            raise TypeError(
+                f"xy must be a torch.Tensor of shape (..., {self.dim}), got"
+                f" {type(xy).__name__}"
+            )
         if xy.ndim == 0 or xy.shape[-1] != self.dim:
-            raise ValueError(f"xy must have shape (..., {self.dim}), got {tuple(xy.shape)}")
+            raise ValueError(
+                f"xy must have shape (..., {self.dim}), got {tuple(xy.shape)}"
+            )
         if not xy.is_floating_point():
             raise TypeError(f"xy must have a floating dtype, got {xy.dtype}")
         return xy
@@ -70,14 +88,16 @@ class Landscape:
         return self.name
 
 
-def _stack2(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+def _stack2(
+    a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, d: torch.Tensor
+) -> torch.Tensor:
     """The 2x2 matrices [[a, b], [c, d]] as a tensor of shape (..., 2, 2)."""
     return torch.stack([torch.stack([a, b], -1), torch.stack([c, d], -1)], -2)
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Quadratics: the model of every smooth function near a minimum
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 class Quadratic(Landscape):
     """f(x) = 1/2 (x - c)' A (x - c) with A symmetric: gradient A (x - c), Hessian A everywhere.
 
@@ -89,25 +109,39 @@ class Quadratic(Landscape):
             rate (kappa - 1) / (kappa + 1); ``gd_rate(lr)`` is the rate of any step.
     """
 
-    def __init__(self, A: torch.Tensor, center=None, *, name: str = "quadratic"):
+    def __init__(
+        self, A: torch.Tensor, center=None, *, name: str = "quadratic"
+    ):
         if not isinstance(A, torch.Tensor):
             try:
                 A = torch.tensor(A, dtype=torch.float64)
             except (TypeError, ValueError) as exc:
-                raise TypeError(f"A must be a square matrix (tensor or nested list), got {A!r}") from exc
+                raise TypeError(
+                    "A must be a square matrix (tensor or nested list), got"
+                    f" {A!r}"
+                ) from exc
         if A.ndim != 2 or A.shape[0] != A.shape[1]:
             raise ValueError(f"A must be square, got shape {tuple(A.shape)}")
         A = A.detach().to(torch.float64).cpu()
-        if not torch.allclose(A, A.T, atol=1e-12 * max(1.0, float(A.abs().max()))):
-            raise ValueError("A must be symmetric (the Hessian of a quadratic is symmetric)")
+        if not torch.allclose(
+            A, A.T, atol=1e-12 * max(1.0, float(A.abs().max()))
+        ):
+            raise ValueError(
+                "A must be symmetric (the Hessian of a quadratic is symmetric)"
+            )
         if not torch.isfinite(A).all():
             raise ValueError("A must contain only finite numbers")
         self.A = (A + A.T) / 2
         self.dim = A.shape[0]
-        c = torch.zeros(self.dim, dtype=torch.float64) if center is None else torch.as_tensor(center,
-                                                                                             dtype=torch.float64)
+        c = (
+            torch.zeros(self.dim, dtype=torch.float64)
+            if center is None
+            else torch.as_tensor(center, dtype=torch.float64)
+        )
         if c.shape != (self.dim,) or not torch.isfinite(c).all():
-            raise ValueError(f"center must be {self.dim} finite numbers, got {center!r}")
+            raise ValueError(
+                f"center must be {self.dim} finite numbers, got {center!r}"
+            )
         self.c = c
         self.eigenvalues = torch.linalg.eigvalsh(self.A)
         lo, hi = float(self.eigenvalues[0]), float(self.eigenvalues[-1])
@@ -131,7 +165,10 @@ class Quadratic(Landscape):
         """The fixed step minimizing gd_rate: lr* = 2 / (lambda_min + lambda_max) (A positive definite)."""
         lo, hi = float(self.eigenvalues[0]), float(self.eigenvalues[-1])
         if lo <= 0:
-            raise ValueError("best_lr needs a positive definite A (gradient descent has no minimum to go to)")
+            raise ValueError(
+                "best_lr needs a positive definite A (gradient descent has no"
+                " minimum to go to)"
+            )
         return 2.0 / (lo + hi)
 
     @property
@@ -143,7 +180,9 @@ class Quadratic(Landscape):
         return (kappa - 1.0) / (kappa + 1.0)
 
     def _params(self, xy):
-        return self.A.to(device=xy.device, dtype=xy.dtype), self.c.to(device=xy.device, dtype=xy.dtype)
+        return self.A.to(device=xy.device, dtype=xy.dtype), self.c.to(
+            device=xy.device, dtype=xy.dtype
+        )
 
     def value(self, xy):
         A, c = self._params(xy)
@@ -179,12 +218,17 @@ def eps_quadratic(eps: float = 0.1) -> Quadratic:
         eps: the curvature along x (> 0; small eps = a long, flat valley along x).
     """
     eps = _args.positive("eps", eps)
-    q = Quadratic(torch.diag(torch.tensor([eps, 1.0], dtype=torch.float64)), name=f"eps_quadratic(eps={eps:g})")
+    q = Quadratic(
+        torch.diag(torch.tensor([eps, 1.0], dtype=torch.float64)),
+        name=f"eps_quadratic(eps={eps:g})",
+    )
     q.eps = eps
     return q
 
 
-def rotated_quadratic(eps: float = 0.1, angle: float = math.pi / 4, center=(0.0, 0.0)) -> Quadratic:
+def rotated_quadratic(
+    eps: float = 0.1, angle: float = math.pi / 4, center=(0.0, 0.0)
+) -> Quadratic:
     """The eps-quadratic turned by ``angle``: f(p) = 1/2 (p - c)' R diag(eps, 1) R' (p - c).
 
     R is the rotation by ``angle`` (radians), so the flat direction (curvature eps) is the unit vector
@@ -201,37 +245,46 @@ def rotated_quadratic(eps: float = 0.1, angle: float = math.pi / 4, center=(0.0,
     cos, sin = math.cos(angle), math.sin(angle)
     R = torch.tensor([[cos, -sin], [sin, cos]], dtype=torch.float64)
     A = R @ torch.diag(torch.tensor([eps, 1.0], dtype=torch.float64)) @ R.T
-    q = Quadratic(A, center, name=f"rotated_quadratic(eps={eps:g}, angle={angle:.3g})")
+    q = Quadratic(
+        A, center, name=f"rotated_quadratic(eps={eps:g}, angle={angle:.3g})"
+    )
     q.eps, q.angle = eps, angle
     return q
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Non-convex landscapes
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 class Rosenbrock(Landscape):
     """f(x, y) = (a - x)^2 + b (y - x^2)^2: a curved, narrow valley with its minimum at (a, a^2)."""
 
     def __init__(self, a: float = 1.0, b: float = 100.0):
         self.a = _args.real("a", a)
         self.b = _args.positive("b", b)
-        self.minimum = (self.a, self.a ** 2)
+        self.minimum = (self.a, self.a**2)
         self.xlim, self.ylim = (-2.0, 2.0), (-1.0, 3.0)
         self.name = f"rosenbrock(a={self.a:g}, b={self.b:g})"
 
     def value(self, xy):
         x, y = xy[..., 0], xy[..., 1]
-        return (self.a - x) ** 2 + self.b * (y - x ** 2) ** 2
+        return (self.a - x) ** 2 + self.b * (y - x**2) ** 2
 
     def grad(self, xy):
         x, y = self._check(xy)[..., 0], xy[..., 1]
-        r = y - x ** 2
-        return torch.stack([-2 * (self.a - x) - 4 * self.b * x * r, 2 * self.b * r], -1)
+        r = y - x**2
+        return torch.stack(
+            [-2 * (self.a - x) - 4 * self.b * x * r, 2 * self.b * r], -1
+        )
 
     def hessian(self, xy):
         x, y = self._check(xy)[..., 0], xy[..., 1]
         off = -4 * self.b * x
-        return _stack2(2 - 4 * self.b * y + 12 * self.b * x ** 2, off, off, torch.full_like(x, 2 * self.b))
+        return _stack2(
+            2 - 4 * self.b * y + 12 * self.b * x**2,
+            off,
+            off,
+            torch.full_like(x, 2 * self.b),
+        )
 
 
 def rosenbrock(a: float = 1.0, b: float = 100.0) -> Rosenbrock:
@@ -256,7 +309,11 @@ class Saddle(Landscape):
         return torch.stack([2 * self._check(xy)[..., 0], -2 * xy[..., 1]], -1)
 
     def hessian(self, xy):
-        H = torch.diag(torch.tensor([2.0, -2.0], dtype=self._check(xy).dtype, device=xy.device))
+        H = torch.diag(
+            torch.tensor(
+                [2.0, -2.0], dtype=self._check(xy).dtype, device=xy.device
+            )
+        )
         return H.expand(*xy.shape[:-1], 2, 2)
 
 
@@ -278,16 +335,16 @@ class DoubleWell(Landscape):
 
     def value(self, xy):
         x, y = xy[..., 0], xy[..., 1]
-        return 0.5 * x ** 2 + 0.25 * (y ** 2 - 1) ** 2
+        return 0.5 * x**2 + 0.25 * (y**2 - 1) ** 2
 
     def grad(self, xy):
         x, y = self._check(xy)[..., 0], xy[..., 1]
-        return torch.stack([x, y * (y ** 2 - 1)], -1)
+        return torch.stack([x, y * (y**2 - 1)], -1)
 
     def hessian(self, xy):
         x, y = self._check(xy)[..., 0], xy[..., 1]
         zero = torch.zeros_like(x)
-        return _stack2(torch.ones_like(x), zero, zero, 3 * y ** 2 - 1)
+        return _stack2(torch.ones_like(x), zero, zero, 3 * y**2 - 1)
 
 
 def double_well() -> DoubleWell:
@@ -310,16 +367,26 @@ class Cliff(Landscape):
 
     minimum = (0.0, 0.0)
 
-    def __init__(self, height: float = 50.0, steepness: float = 10.0, position: float = 1.0):
+    def __init__(
+        self,
+        height: float = 50.0,
+        steepness: float = 10.0,
+        position: float = 1.0,
+    ):
         self.height = _args.positive("height", height)
         self.steepness = _args.positive("steepness", steepness)
         self.position = _args.real("position", position)
         self.xlim, self.ylim = (-3.0, 4.0), (-2.0, 2.0)
-        self.name = f"cliff(height={self.height:g}, steepness={self.steepness:g}, position={self.position:g})"
+        self.name = (
+            f"cliff(height={self.height:g}, steepness={self.steepness:g},"
+            f" position={self.position:g})"
+        )
 
     def value(self, xy):
         x, y = xy[..., 0], xy[..., 1]
-        return 0.5 * (x ** 2 + y ** 2) + self.height * torch.sigmoid(self.steepness * (x - self.position))
+        return 0.5 * (x**2 + y**2) + self.height * torch.sigmoid(
+            self.steepness * (x - self.position)
+        )
 
     def grad(self, xy):
         x, y = self._check(xy)[..., 0], xy[..., 1]
@@ -330,10 +397,17 @@ class Cliff(Landscape):
         x = self._check(xy)[..., 0]
         _, _, d2s = _sigmoid_derivatives(self.steepness * (x - self.position))
         zero = torch.zeros_like(x)
-        return _stack2(1 + self.height * self.steepness ** 2 * d2s, zero, zero, torch.ones_like(x))
+        return _stack2(
+            1 + self.height * self.steepness**2 * d2s,
+            zero,
+            zero,
+            torch.ones_like(x),
+        )
 
 
-def cliff(height: float = 50.0, steepness: float = 10.0, position: float = 1.0) -> Cliff:
+def cliff(
+    height: float = 50.0, steepness: float = 10.0, position: float = 1.0
+) -> Cliff:
     """A bowl with a cliff: f(x, y) = (x^2 + y^2)/2 + h sigmoid(k (x - p)).
 
     To the right of x = p the bowl is raised by h; near x = p the ground drops by h within a width
@@ -360,17 +434,17 @@ class Plateau(Landscape):
         self.name = f"plateau(width={self.width:g})"
 
     def value(self, xy):
-        return 1 - torch.exp(-(xy ** 2).sum(-1) / (2 * self.width ** 2))
+        return 1 - torch.exp(-(xy**2).sum(-1) / (2 * self.width**2))
 
     def grad(self, xy):
         xy = self._check(xy)
-        e = torch.exp(-(xy ** 2).sum(-1, keepdim=True) / (2 * self.width ** 2))
-        return xy * e / self.width ** 2
+        e = torch.exp(-(xy**2).sum(-1, keepdim=True) / (2 * self.width**2))
+        return xy * e / self.width**2
 
     def hessian(self, xy):
         xy = self._check(xy)
-        w2 = self.width ** 2
-        e = torch.exp(-(xy ** 2).sum(-1) / (2 * w2))[..., None, None]
+        w2 = self.width**2
+        e = torch.exp(-(xy**2).sum(-1) / (2 * w2))[..., None, None]
         eye = torch.eye(2, dtype=xy.dtype, device=xy.device)
         return e / w2 * (eye - xy[..., :, None] * xy[..., None, :] / w2)
 
@@ -395,20 +469,49 @@ class RandomField(Landscape):
 
     minimum = None
 
-    def __init__(self, dim: int, num_features: int = 256, *, lengthscale: float = 1.0, seed: int = 0):
+    def __init__(
+        self,
+        dim: int,
+        num_features: int = 256,
+        *,
+        lengthscale: float = 1.0,
+        seed: int = 0,
+    ):
         self.dim = _args.positive_int("dim", dim)
         self.num_features = _args.positive_int("num_features", num_features)
         self.lengthscale = _args.positive("lengthscale", lengthscale)
-        g = torch.Generator().manual_seed(_args.positive_int("seed", seed, allow_zero=True))
-        self.W = torch.randn(self.num_features, self.dim, generator=g, dtype=torch.float64) / self.lengthscale
-        self.b = 2 * math.pi * torch.rand(self.num_features, generator=g, dtype=torch.float64)
-        self.a = torch.randn(self.num_features, generator=g, dtype=torch.float64)
+        g = torch.Generator().manual_seed(
+            _args.positive_int("seed", seed, allow_zero=True)
+        )
+        self.W = (
+            torch.randn(
+                self.num_features, self.dim, generator=g, dtype=torch.float64
+            )
+            / self.lengthscale
+        )
+        self.b = (
+            2
+            * math.pi
+            * torch.rand(self.num_features, generator=g, dtype=torch.float64)
+        )
+        self.a = torch.randn(
+            self.num_features, generator=g, dtype=torch.float64
+        )
         self.scale = math.sqrt(2.0 / self.num_features)
-        self.xlim = self.ylim = (-3.0 * self.lengthscale, 3.0 * self.lengthscale)
-        self.name = f"random_field(dim={self.dim}, num_features={self.num_features}, seed={seed})"
+        self.xlim = self.ylim = (
+            -3.0 * self.lengthscale,
+            3.0 * self.lengthscale,
+        )
+        self.name = (
+            f"random_field(dim={self.dim}, num_features={self.num_features},"
+            f" seed={seed})"
+        )
 
     def _params(self, xy):
-        return (t.to(device=xy.device, dtype=xy.dtype) for t in (self.W, self.b, self.a))
+        return (
+            t.to(device=xy.device, dtype=xy.dtype)
+            for t in (self.W, self.b, self.a)
+        )
 
     def value(self, xy):
         W, b, a = self._params(xy)
@@ -424,7 +527,13 @@ class RandomField(Landscape):
         return -self.scale * torch.einsum("...k,ki,kj->...ij", c, W, W)
 
 
-def random_field(dim: int, num_features: int = 256, *, lengthscale: float = 1.0, seed: int = 0) -> RandomField:
+def random_field(
+    dim: int,
+    num_features: int = 256,
+    *,
+    lengthscale: float = 1.0,
+    seed: int = 0,
+) -> RandomField:
     """A random smooth function on R^dim (a random Fourier-feature Gaussian field), for counting critical points.
 
     Args:
@@ -436,17 +545,25 @@ def random_field(dim: int, num_features: int = 256, *, lengthscale: float = 1.0,
     return RandomField(dim, num_features, lengthscale=lengthscale, seed=seed)
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Running optimizers on a landscape
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 def _start(x0, dim: int | None, dtype, device) -> torch.Tensor:
     if isinstance(x0, torch.Tensor):
-        start = x0.detach().to(dtype=dtype or torch.float64, device=device or x0.device).clone()
+        start = (
+            x0.detach()
+            .to(dtype=dtype or torch.float64, device=device or x0.device)
+            .clone()
+        )
     else:
         try:
-            start = torch.tensor(x0, dtype=dtype or torch.float64, device=device)
+            start = torch.tensor(
+                x0, dtype=dtype or torch.float64, device=device
+            )
         except (TypeError, ValueError) as exc:
-            raise TypeError(f"x0 must be a tensor or a sequence of numbers, got {x0!r}") from exc
+            raise TypeError(
+                f"x0 must be a tensor or a sequence of numbers, got {x0!r}"
+            ) from exc
     if start.ndim != 1 or (dim is not None and start.numel() != dim):
         want = f"{dim} numbers" if dim is not None else "a 1-D vector"
         raise ValueError(f"x0 must be {want}, got shape {tuple(start.shape)}")
@@ -457,10 +574,14 @@ def _start(x0, dim: int | None, dtype, device) -> torch.Tensor:
 
 def _check_trajectory(optimizer_class, f, steps, max_grad_norm):
     """The argument checks of :func:`trajectory`; returns steps and max_grad_norm."""
-    if not (isinstance(optimizer_class, type)
-            and issubclass(optimizer_class, torch.optim.Optimizer)):
-        raise TypeError(f"optimizer_class must be a torch.optim.Optimizer subclass (the class, not an "
-                        f"instance), got {optimizer_class!r}")
+    if not (
+        isinstance(optimizer_class, type)
+        and issubclass(optimizer_class, torch.optim.Optimizer)
+    ):
+        raise TypeError(
+            "optimizer_class must be a torch.optim.Optimizer subclass (the"
+            f" class, not an instance), got {optimizer_class!r}"
+        )
     if not callable(f):
         raise TypeError(f"f must be callable, got {type(f).__name__}")
     steps = _args.positive_int("steps", steps, allow_zero=True)
@@ -471,11 +592,23 @@ def _check_trajectory(optimizer_class, f, steps, max_grad_norm):
 
 def _check_exact(f) -> None:
     if not (hasattr(f, "grad") and hasattr(f, "hessian")):
-        raise TypeError(f"f must have exact .grad and .hessian methods (a coursekit landscape), got {f!r}")
+        raise TypeError(
+            "f must have exact .grad and .hessian methods (a coursekit"
+            f" landscape), got {f!r}"
+        )
 
 
-def trajectory(optimizer_class: type, f: Callable, x0, steps: int, *, max_grad_norm: float | None = None,
-               dtype: torch.dtype | None = None, device=None, **hyperparams) -> torch.Tensor:
+def trajectory(
+    optimizer_class: type,
+    f: Callable,
+    x0,
+    steps: int,
+    *,
+    max_grad_norm: float | None = None,
+    dtype: torch.dtype | None = None,
+    device=None,
+    **hyperparams,
+) -> torch.Tensor:
     """Run an optimizer on a landscape and return the visited points.
 
     The point x is a single parameter tensor; every step evaluates a closure (zero the gradient,
@@ -497,7 +630,9 @@ def trajectory(optimizer_class: type, f: Callable, x0, steps: int, *, max_grad_n
         a tensor of shape (steps + 1, d): x_0, x_1, ..., x_steps. If the run diverges the later rows are
         inf/NaN, so runs of the same length always stack.
     """
-    steps, max_grad_norm = _check_trajectory(optimizer_class, f, steps, max_grad_norm)
+    steps, max_grad_norm = _check_trajectory(
+        optimizer_class, f, steps, max_grad_norm
+    )
     x = _start(x0, getattr(f, "dim", None), dtype, device).requires_grad_(True)
     optimizer = optimizer_class([x], **hyperparams)
 
@@ -505,8 +640,10 @@ def trajectory(optimizer_class: type, f: Callable, x0, steps: int, *, max_grad_n
         optimizer.zero_grad()
         loss = f(x)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            raise ValueError(f"f must return a scalar tensor for a point of shape "
-                             f"{tuple(x.shape)}, got {loss!r}")
+            raise ValueError(
+                "f must return a scalar tensor for a point of shape "
+                f"{tuple(x.shape)}, got {loss!r}"
+            )
         loss.backward()
         if max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_([x], max_grad_norm)
@@ -520,7 +657,9 @@ def trajectory(optimizer_class: type, f: Callable, x0, steps: int, *, max_grad_n
     return path
 
 
-def newton_trajectory(f: Landscape, x0, steps: int, *, lr: float = 1.0, damping: float = 0.0) -> torch.Tensor:
+def newton_trajectory(
+    f: Landscape, x0, steps: int, *, lr: float = 1.0, damping: float = 0.0
+) -> torch.Tensor:
     """Newton's method x_{t+1} = x_t - lr (H(x_t) + damping I)^{-1} grad f(x_t), using ``f.grad``/``f.hessian``.
 
     Newton's method jumps to the critical point of the local quadratic model, whatever its kind:
@@ -538,7 +677,9 @@ def newton_trajectory(f: Landscape, x0, steps: int, *, lr: float = 1.0, damping:
     """
     _check_exact(f)
     steps = _args.positive_int("steps", steps, allow_zero=True)
-    lr, damping = _args.positive("lr", lr), _args.real("damping", damping, low=0.0)
+    lr, damping = _args.positive("lr", lr), _args.real(
+        "damping", damping, low=0.0
+    )
     x = _start(x0, getattr(f, "dim", None), torch.float64, None)
     eye = torch.eye(x.numel(), dtype=x.dtype, device=x.device)
     path = [x.clone()]
@@ -553,11 +694,19 @@ def _check_critical_points(f, starts, steps, tol):
     _check_exact(f)
     starts = _args.tensor("starts", starts, ndim=2, floating=True)
     if starts.shape[1] != getattr(f, "dim", starts.shape[1]):
-        raise ValueError(f"starts must have shape (n, {f.dim}), got {tuple(starts.shape)}")
-    return starts, _args.positive_int("steps", steps), _args.positive("tol", tol)
+        raise ValueError(
+            f"starts must have shape (n, {f.dim}), got {tuple(starts.shape)}"
+        )
+    return (
+        starts,
+        _args.positive_int("steps", steps),
+        _args.positive("tol", tol),
+    )
 
 
-def newton_critical_points(f: Landscape, starts: torch.Tensor, *, steps: int = 50, tol: float = 1e-10):
+def newton_critical_points(
+    f: Landscape, starts: torch.Tensor, *, steps: int = 50, tol: float = 1e-10
+):
     """Find critical points of ``f`` (grad f = 0) by Newton's method from a batch of starting points.
 
     Newton's method converges to nearby critical points of every kind (minima, saddles, maxima),
@@ -575,8 +724,12 @@ def newton_critical_points(f: Landscape, starts: torch.Tensor, *, steps: int = 5
     starts, steps, tol = _check_critical_points(f, starts, steps, tol)
     x = starts.detach().clone()
     for _ in range(steps):
-        step, info = torch.linalg.solve_ex(f.hessian(x), f.grad(x))  # H step = g, all starts
-        ok = (info == 0) & torch.isfinite(step).all(-1)  # where H is singular: stay put
+        step, info = torch.linalg.solve_ex(
+            f.hessian(x), f.grad(x)
+        )  # H step = g, all starts
+        ok = (info == 0) & torch.isfinite(step).all(
+            -1
+        )  # where H is singular: stay put
         x = x - torch.where(ok.unsqueeze(-1), step, torch.zeros_like(step))
     converged = torch.linalg.vector_norm(f.grad(x), dim=-1) < tol
     return x, converged & torch.isfinite(x).all(-1)

@@ -10,6 +10,7 @@ Its gradient is grad F(x, gamma) = -gamma (x - <x'>), with <x'> the mean of P(x'
 In one dimension the integral is computed on a grid; in many dimensions <x'> is estimated by stochastic
 gradient Langevin dynamics (SGLD), which is what Entropy-SGD (``coursekit.optim.EntropySGD``) does.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,7 +20,15 @@ import torch
 
 from . import _args
 
-__all__ = ["TwoValleys", "gibbs", "local_entropy", "local_entropy_grad", "sgld_step", "sgld_mean", "perturbed_loss"]
+__all__ = [
+    "TwoValleys",
+    "gibbs",
+    "local_entropy",
+    "local_entropy_grad",
+    "sgld_step",
+    "sgld_mean",
+    "perturbed_loss",
+]
 
 
 class TwoValleys:
@@ -43,41 +52,69 @@ class TwoValleys:
             (found on a fine grid when the object is built).
     """
 
-    def __init__(self, q: float = 0.02, sharp: tuple = (0.0, 0.25, 2.5), wide: tuple = (3.0, 1.0, 2.0),
-                 xlim: tuple = (-4.0, 6.0)):
+    def __init__(
+        self,
+        q: float = 0.02,
+        sharp: tuple = (0.0, 0.25, 2.5),
+        wide: tuple = (3.0, 1.0, 2.0),
+        xlim: tuple = (-4.0, 6.0),
+    ):
         self.q = _args.positive("q", q)
         for name, valley in (("sharp", sharp), ("wide", wide)):
             if not (isinstance(valley, (tuple, list)) and len(valley) == 3):
-                raise ValueError(f"{name} must be a triple (center, width, depth), got {valley!r}")
+                raise ValueError(
+                    f"{name} must be a triple (center, width, depth), got"
+                    f" {valley!r}"
+                )
             _args.real(f"{name}[0] (center)", valley[0])
             _args.positive(f"{name}[1] (width)", valley[1])
             _args.positive(f"{name}[2] (depth)", valley[2])
-        self.sharp, self.wide = tuple(map(float, sharp)), tuple(map(float, wide))
+        self.sharp, self.wide = tuple(map(float, sharp)), tuple(
+            map(float, wide)
+        )
         if not self.sharp[0] < self.wide[0]:
-            raise ValueError("the sharp valley's center must lie left of the wide valley's center")
+            raise ValueError(
+                "the sharp valley's center must lie left of the wide valley's"
+                " center"
+            )
         self.xlim = (float(xlim[0]), float(xlim[1]))
-        grid = torch.linspace(self.sharp[0] - 1.0, self.wide[0] + 1.0, 200001, dtype=torch.float64)
+        grid = torch.linspace(
+            self.sharp[0] - 1.0, self.wide[0] + 1.0, 200001, dtype=torch.float64
+        )
         v = self(grid)
         inner = slice(1, -1)
         is_min = (v[inner] < v[:-2]) & (v[inner] < v[2:])
         is_max = (v[inner] > v[:-2]) & (v[inner] > v[2:])
         mins, maxs = grid[inner][is_min], grid[inner][is_max]
         if len(mins) != 2 or len(maxs) != 1:
-            raise ValueError("these parameters do not give two valleys separated by one barrier")
-        self.sharp_min, self.wide_min, self.barrier = float(mins[0]), float(mins[1]), float(maxs[0])
+            raise ValueError(
+                "these parameters do not give two valleys separated by one"
+                " barrier"
+            )
+        self.sharp_min, self.wide_min, self.barrier = (
+            float(mins[0]),
+            float(mins[1]),
+            float(maxs[0]),
+        )
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         _args.tensor("x", x, floating=True)
         (cs, ss, a_s), (cw, sw, aw) = self.sharp, self.wide
-        return (self.q * x ** 2 - a_s * torch.exp(-(x - cs) ** 2 / (2 * ss ** 2))
-                - aw * torch.exp(-(x - cw) ** 2 / (2 * sw ** 2)))
+        return (
+            self.q * x**2
+            - a_s * torch.exp(-((x - cs) ** 2) / (2 * ss**2))
+            - aw * torch.exp(-((x - cw) ** 2) / (2 * sw**2))
+        )
 
     def grad(self, x: torch.Tensor) -> torch.Tensor:
         """The exact derivative f'(x), elementwise."""
         _args.tensor("x", x, floating=True)
         (cs, ss, a_s), (cw, sw, aw) = self.sharp, self.wide
-        return (2 * self.q * x + a_s * (x - cs) / ss ** 2 * torch.exp(-(x - cs) ** 2 / (2 * ss ** 2))
-                + aw * (x - cw) / sw ** 2 * torch.exp(-(x - cw) ** 2 / (2 * sw ** 2)))
+        return (
+            2 * self.q * x
+            + a_s * (x - cs) / ss**2 * torch.exp(-((x - cs) ** 2) / (2 * ss**2))
+            + aw * (x - cw) / sw**2 * torch.exp(-((x - cw) ** 2) / (2 * sw**2))
+        )
 
     def in_wide_valley(self, x: torch.Tensor) -> torch.Tensor:
         """True where x lies right of the barrier (in the wide valley's basin of attraction)."""
@@ -91,8 +128,10 @@ class TwoValleys:
         return torch.linspace(lo - pad, hi + pad, n, dtype=dtype)
 
     def __repr__(self) -> str:
-        return (f"TwoValleys(sharp minimum at {self.sharp_min:.3g}, wide minimum at {self.wide_min:.3g}, "
-                f"barrier at {self.barrier:.3g})")
+        return (
+            f"TwoValleys(sharp minimum at {self.sharp_min:.3g}, wide minimum at"
+            f" {self.wide_min:.3g}, barrier at {self.barrier:.3g})"
+        )
 
 
 def _grid(name: str, grid: torch.Tensor) -> torch.Tensor:
@@ -100,7 +139,9 @@ def _grid(name: str, grid: torch.Tensor) -> torch.Tensor:
     if len(grid) < 3:
         raise ValueError(f"{name} needs at least 3 points, got {len(grid)}")
     d = grid.diff()
-    if not bool((d > 0).all()) or float((d.max() - d.min()).abs()) > 1e-6 * float(d.mean()):
+    if not bool((d > 0).all()) or float(
+        (d.max() - d.min()).abs()
+    ) > 1e-6 * float(d.mean()):
         raise ValueError(f"{name} must be increasing and evenly spaced")
     return grid
 
@@ -125,11 +166,14 @@ def _checked(x, gamma, grid):
 
 def _local_terms(f, x, gamma, grid):
     gamma, grid = _checked(x, gamma, grid)
-    # log of the unnormalized P(x'; x, gamma) for every x (rows) and x' on the grid (columns)
+    # log of the unnormalized P(x'; x, gamma) for every x (rows) and x' on the
+    # grid (columns)
     return -f(grid) - gamma / 2 * (x.reshape(-1, 1) - grid) ** 2, grid, gamma
 
 
-def local_entropy(f: Callable, x: torch.Tensor, gamma: float, grid: torch.Tensor) -> torch.Tensor:
+def local_entropy(
+    f: Callable, x: torch.Tensor, gamma: float, grid: torch.Tensor
+) -> torch.Tensor:
     """F(x, gamma) = log \\int exp(-f(x') - gamma/2 (x - x')^2) dx', by quadrature on a 1-D grid.
 
     Args:
@@ -142,13 +186,17 @@ def local_entropy(f: Callable, x: torch.Tensor, gamma: float, grid: torch.Tensor
         F at each x (same shape as x).
     """
     gamma, grid = _checked(x, gamma, grid)
-    log_w = -f(grid) - gamma / 2 * (x.reshape(-1, 1) - grid) ** 2   # row: x, column: x'
+    log_w = (
+        -f(grid) - gamma / 2 * (x.reshape(-1, 1) - grid) ** 2
+    )  # row: x, column: x'
     dx = float(grid[1] - grid[0])
-    F = torch.logsumexp(log_w, 1) + math.log(dx)   # log of sum_x' exp(log_w) dx
+    F = torch.logsumexp(log_w, 1) + math.log(dx)  # log of sum_x' exp(log_w) dx
     return F.reshape(x.shape)
 
 
-def local_entropy_grad(f: Callable, x: torch.Tensor, gamma: float, grid: torch.Tensor):
+def local_entropy_grad(
+    f: Callable, x: torch.Tensor, gamma: float, grid: torch.Tensor
+):
     """The local-entropy gradient, -grad F(x, gamma) = gamma (x - <x'>), by quadrature on a 1-D grid.
 
     Returns:
@@ -160,8 +208,15 @@ def local_entropy_grad(f: Callable, x: torch.Tensor, gamma: float, grid: torch.T
     return gamma * (x - mean), mean
 
 
-def sgld_step(x_prime: torch.Tensor, x: torch.Tensor, grad_f_xprime: torch.Tensor, gamma: float, lr: float,
-              noise: float, xi: torch.Tensor) -> torch.Tensor:
+def sgld_step(
+    x_prime: torch.Tensor,
+    x: torch.Tensor,
+    grad_f_xprime: torch.Tensor,
+    gamma: float,
+    lr: float,
+    noise: float,
+    xi: torch.Tensor,
+) -> torch.Tensor:
     """One Langevin step on f(x') + gamma/2 ||x - x'||^2, with given standard normal draws ``xi``:
 
         x' <- x' - lr (grad f(x') - gamma (x - x')) + sqrt(2 lr) noise xi
@@ -174,19 +229,41 @@ def sgld_step(x_prime: torch.Tensor, x: torch.Tensor, grad_f_xprime: torch.Tenso
     Returns:
         the new x'.
     """
-    for name, t in (("x_prime", x_prime), ("x", x), ("grad_f_xprime", grad_f_xprime), ("xi", xi)):
+    for name, t in (
+        ("x_prime", x_prime),
+        ("x", x),
+        ("grad_f_xprime", grad_f_xprime),
+        ("xi", xi),
+    ):
         _args.tensor(name, t, floating=True)
         if t.shape != x_prime.shape:
-            raise ValueError(f"{name} must have the shape of x_prime {tuple(x_prime.shape)}, got {tuple(t.shape)}")
+            raise ValueError(
+                f"{name} must have the shape of x_prime {tuple(x_prime.shape)},"
+                f" got {tuple(t.shape)}"
+            )
     gamma = _args.real("gamma", gamma, low=0.0)
     lr = _args.positive("lr", lr)
     noise = _args.real("noise", noise, low=0.0)
-    return x_prime - lr * (grad_f_xprime - gamma * (x - x_prime)) + math.sqrt(2 * lr) * noise * xi
+    return (
+        x_prime
+        - lr * (grad_f_xprime - gamma * (x - x_prime))
+        + math.sqrt(2 * lr) * noise * xi
+    )
 
 
-def sgld_mean(grad_f: Callable, x: torch.Tensor, gamma: float, *, steps: int, lr: float, noise: float = 1.0,
-              chains: int = 1, burn_in: int = 0, checkpoints=None,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+def sgld_mean(
+    grad_f: Callable,
+    x: torch.Tensor,
+    gamma: float,
+    *,
+    steps: int,
+    lr: float,
+    noise: float = 1.0,
+    chains: int = 1,
+    burn_in: int = 0,
+    checkpoints=None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Estimate <x'> under P(x'; x, gamma) with stochastic gradient Langevin dynamics.
 
     Runs ``chains`` independent chains from x' = x (for every entry of x at once)::
@@ -221,29 +298,50 @@ def sgld_mean(grad_f: Callable, x: torch.Tensor, gamma: float, *, steps: int, lr
     chains = _args.positive_int("chains", chains)
     burn_in = _args.positive_int("burn_in", burn_in, allow_zero=True)
     if burn_in >= steps:
-        raise ValueError(f"burn_in must be < steps, got burn_in={burn_in}, steps={steps}")
+        raise ValueError(
+            f"burn_in must be < steps, got burn_in={burn_in}, steps={steps}"
+        )
     marks = [steps] if checkpoints is None else [int(c) for c in checkpoints]
-    if not marks or any(not burn_in < c <= steps for c in marks) or any(a >= b for a, b in zip(marks, marks[1:])):
-        raise ValueError(f"checkpoints must increase and lie in ({burn_in}, {steps}], got {checkpoints!r}")
+    if (
+        not marks
+        or any(not burn_in < c <= steps for c in marks)
+        or any(a >= b for a, b in zip(marks, marks[1:]))
+    ):
+        raise ValueError(
+            f"checkpoints must increase and lie in ({burn_in}, {steps}], got"
+            f" {checkpoints!r}"
+        )
     # region: langevin
     anchor = x.reshape(1, -1)
     xp = anchor.repeat(chains, 1)
     total = torch.zeros_like(xp)
     estimates = []
     for k in range(1, steps + 1):
-        xi = torch.randn(xp.shape, generator=generator, dtype=xp.dtype).to(xp.device)
-        xp = sgld_step(xp, anchor.expand_as(xp), grad_f(xp), gamma, lr, noise, xi)
+        xi = torch.randn(xp.shape, generator=generator, dtype=xp.dtype).to(
+            xp.device
+        )
+        xp = sgld_step(
+            xp, anchor.expand_as(xp), grad_f(xp), gamma, lr, noise, xi
+        )
         if k > burn_in:
             total += xp
         if k in marks:
-            estimates.append((total.sum(0) / (chains * (k - burn_in))).reshape(x.shape))
+            estimates.append(
+                (total.sum(0) / (chains * (k - burn_in))).reshape(x.shape)
+            )
     # endregion
     return estimates[0] if checkpoints is None else torch.stack(estimates)
 
 
 @torch.no_grad()
-def perturbed_loss(loss: Callable[[], torch.Tensor], params, sigma: float, *, samples: int = 20,
-                   generator: torch.Generator | None = None) -> float:
+def perturbed_loss(
+    loss: Callable[[], torch.Tensor],
+    params,
+    sigma: float,
+    *,
+    samples: int = 20,
+    generator: torch.Generator | None = None,
+) -> float:
     """The mean loss after random perturbations of the weights: E_{u ~ N(0, sigma^2 I)} f(x + u).
 
     A flat minimum keeps a low loss when its weights are shaken; a sharp one does not. The weights are
@@ -271,7 +369,9 @@ def perturbed_loss(loss: Callable[[], torch.Tensor], params, sigma: float, *, sa
     try:
         for _ in range(samples):
             for p, p0 in zip(params, saved):
-                u = torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device)
+                u = torch.randn(p.shape, generator=generator, dtype=p.dtype).to(
+                    p.device
+                )
                 p.copy_(p0 + sigma * u)
             total += float(loss())
     finally:

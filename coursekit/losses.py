@@ -13,6 +13,7 @@ when ``s > 0``. Every function here accepts both forms.
 The last two functions fit a linear classifier by minimizing the empirical negative log-likelihood
 (logistic regression): with Newton's method, or with plain gradient descent, recording the path.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,7 +23,14 @@ import torch.nn.functional as F
 
 from . import _args
 
-__all__ = ["predict", "zero_one_loss", "nll", "margins", "logistic_regression", "logistic_gradient_descent"]
+__all__ = [
+    "predict",
+    "zero_one_loss",
+    "nll",
+    "margins",
+    "logistic_regression",
+    "logistic_gradient_descent",
+]
 
 _REDUCTIONS = {"mean", "sum", "none"}
 
@@ -31,14 +39,21 @@ def _check_logits(logits, y) -> None:
     _args.tensor("logits", logits, ndim=(1, 2), floating=True)
     _args.tensor("y", y, ndim=1)
     if y.is_floating_point() or y.dtype == torch.bool:
-        raise TypeError(f"y must hold integer class indices, got dtype {y.dtype}")
+        raise TypeError(
+            f"y must hold integer class indices, got dtype {y.dtype}"
+        )
     _args.same_length(("logits", "y"), logits, y)
     num_classes = 2 if logits.ndim == 1 else logits.shape[1]
     if logits.ndim == 2 and num_classes < 2:
-        raise ValueError(f"logits must have at least 2 columns (one per class), got shape {tuple(logits.shape)}")
+        raise ValueError(
+            "logits must have at least 2 columns (one per class), got shape"
+            f" {tuple(logits.shape)}"
+        )
     if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
-        raise ValueError(f"y must hold class indices in 0..{num_classes - 1}, got values in "
-                         f"{int(y.min())}..{int(y.max())}")
+        raise ValueError(
+            f"y must hold class indices in 0..{num_classes - 1}, got values in "
+            f"{int(y.min())}..{int(y.max())}"
+        )
 
 
 def _reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -65,7 +80,9 @@ def predict(logits: torch.Tensor) -> torch.Tensor:
     return logits.argmax(dim=1)
 
 
-def zero_one_loss(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def zero_one_loss(
+    logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
     """The 0-1 loss ``1[argmax_k z_k != y]``; its mean over a data set is the error rate.
 
     It is piecewise constant in the parameters, so its gradient is zero wherever it exists: gradient
@@ -84,8 +101,13 @@ def zero_one_loss(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean"
     return _reduce(wrong, reduction)
 
 
-def nll(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean", *,
-        bits: bool = False) -> torch.Tensor:
+def nll(
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    reduction: str = "mean",
+    *,
+    bits: bool = False,
+) -> torch.Tensor:
     """Negative log-likelihood of the labels, ``-log p_model(y | x; theta)``, computed stably from logits.
 
     For K classes ``-log softmax(z)_y = logsumexp(z) - z_y`` (the same value as ``F.cross_entropy``); for a
@@ -104,10 +126,12 @@ def nll(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean", *,
     _check_logits(logits, y)
     if logits.ndim == 1:
         sign = 2.0 * y.to(logits.dtype) - 1.0
-        values = F.softplus(-sign * logits)                  # log(1 + e^{-margin})
+        values = F.softplus(-sign * logits)  # log(1 + e^{-margin})
     else:
         true_class = logits.gather(1, y[:, None]).squeeze(1)
-        values = torch.logsumexp(logits, dim=1) - true_class     # log sum_k e^{z_k} - z_y
+        values = (
+            torch.logsumexp(logits, dim=1) - true_class
+        )  # log sum_k e^{z_k} - z_y
     if bits:
         values = values / math.log(2.0)
     return _reduce(values, reduction)
@@ -130,7 +154,7 @@ def margins(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if logits.ndim == 1:
         return (2.0 * y.to(logits.dtype) - 1.0) * logits
     true_class = logits.gather(1, y[:, None]).squeeze(1)
-    others = logits.scatter(1, y[:, None], float("-inf"))   # hide the true class
+    others = logits.scatter(1, y[:, None], float("-inf"))  # hide the true class
     return true_class - others.max(dim=1).values
 
 
@@ -138,9 +162,14 @@ def _check_xy(X, y):
     _args.tensor("X", X, floating=True)
     _args.tensor("y", y)
     if X.ndim < 2:
-        raise ValueError(f"X must have shape (..., m, d), got shape {tuple(X.shape)}")
+        raise ValueError(
+            f"X must have shape (..., m, d), got shape {tuple(X.shape)}"
+        )
     if tuple(y.shape) != tuple(X.shape[:-1]):
-        raise ValueError(f"y must have shape {tuple(X.shape[:-1])} (one label per row of X), got {tuple(y.shape)}")
+        raise ValueError(
+            f"y must have shape {tuple(X.shape[:-1])} (one label per row of X),"
+            f" got {tuple(y.shape)}"
+        )
     if y.is_floating_point():
         raise TypeError(f"y must hold integer labels 0/1, got dtype {y.dtype}")
     if y.numel() and (int(y.min()) < 0 or int(y.max()) > 1):
@@ -148,13 +177,15 @@ def _check_xy(X, y):
 
 
 def _logistic_objective(v, Z, sign, l2):
-    # J(v) = mean_i log(1 + exp(-s_i v'z_i)) + l2/2 ||v||^2, batched over the leading dimensions
+    # J(v) = mean_i log(1 + exp(-s_i v'z_i)) + l2/2 ||v||^2, batched over the
+    # leading dimensions
     margin = sign * (Z @ v.unsqueeze(-1)).squeeze(-1)
     return F.softplus(-margin).mean(-1) + 0.5 * l2 * (v * v).sum(-1)
 
 
-def logistic_newton_direction(v: torch.Tensor, Z: torch.Tensor, sign: torch.Tensor,
-                              l2: float):
+def logistic_newton_direction(
+    v: torch.Tensor, Z: torch.Tensor, sign: torch.Tensor, l2: float
+):
     """The gradient g and Newton direction H^{-1} g of the regularized logistic NLL at v = (w, b).
 
     With rows z_i = (x_i, 1), signs s_i = 2 y_i - 1 and p_i = sigma(-s_i z_i'v) (the
@@ -167,7 +198,7 @@ def logistic_newton_direction(v: torch.Tensor, Z: torch.Tensor, sign: torch.Tens
     """
     m, p = Z.shape[-2], Z.shape[-1]
     margin = sign * (Z @ v.unsqueeze(-1)).squeeze(-1)
-    p_wrong = torch.sigmoid(-margin)                      # 1 - p_model(y_i | x_i)
+    p_wrong = torch.sigmoid(-margin)  # 1 - p_model(y_i | x_i)
     grad = -((sign * p_wrong).unsqueeze(-2) @ Z).squeeze(-2) / m + l2 * v
     curvature = (p_wrong * (1 - p_wrong)).unsqueeze(-2)
     eye = torch.eye(p, dtype=Z.dtype, device=Z.device)
@@ -176,8 +207,14 @@ def logistic_newton_direction(v: torch.Tensor, Z: torch.Tensor, sign: torch.Tens
     return grad, direction
 
 
-def logistic_regression(X: torch.Tensor, y: torch.Tensor, *, l2: float = 1e-3, steps: int = 50,
-                        tol: float = 1e-16):
+def logistic_regression(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    l2: float = 1e-3,
+    steps: int = 50,
+    tol: float = 1e-16,
+):
     """Fit a linear classifier by minimizing the empirical NLL (logistic regression) with Newton's method.
 
     Minimizes, over ``v = (w, b)``,
@@ -203,17 +240,23 @@ def logistic_regression(X: torch.Tensor, y: torch.Tensor, *, l2: float = 1e-3, s
     l2 = _args.positive("l2", l2)
     steps = _args.positive_int("steps", steps)
     tol = _args.positive("tol", tol)
-    Z = torch.cat([X, torch.ones_like(X[..., :1])], dim=-1)   # append a 1 for the bias
+    Z = torch.cat(
+        [X, torch.ones_like(X[..., :1])], dim=-1
+    )  # append a 1 for the bias
     sign = 2.0 * y.to(X.dtype) - 1.0
-    v = torch.zeros(*Z.shape[:-2], Z.shape[-1], dtype=X.dtype, device=X.device)  # w, b
+    v = torch.zeros(
+        *Z.shape[:-2], Z.shape[-1], dtype=X.dtype, device=X.device
+    )  # w, b
     value = _logistic_objective(v, Z, sign, l2)
     for _ in range(steps):
         grad, direction = logistic_newton_direction(v, Z, sign, l2)
-        active = (grad * direction).sum(-1) > tol   # Newton decrement, ~ 2 (J - min J)
+        active = (grad * direction).sum(
+            -1
+        ) > tol  # Newton decrement, ~ 2 (J - min J)
         if not bool(active.any()):
             break
         t = torch.ones_like(value)
-        for _ in range(30):                                   # halve t where J would rise
+        for _ in range(30):  # halve t where J would rise
             candidate = v - t.unsqueeze(-1) * direction
             new_value = _logistic_objective(candidate, Z, sign, l2)
             worse = active & (new_value > value)
@@ -230,20 +273,28 @@ def _check_gradient_descent(X, y, lr, steps, record):
     """The checks of :func:`logistic_gradient_descent`; returns lr, steps, steps to keep."""
     _check_xy(X, y)
     if X.ndim != 2:
-        raise ValueError(f"X must have shape (m, d), got shape {tuple(X.shape)}")
+        raise ValueError(
+            f"X must have shape (m, d), got shape {tuple(X.shape)}"
+        )
     lr = _args.positive("lr", lr)
     steps = _args.positive_int("steps", steps)
     if record is None:
         return lr, steps, set(range(steps + 1))
-    values = record.tolist() if isinstance(record, torch.Tensor) else list(record)
+    values = (
+        record.tolist() if isinstance(record, torch.Tensor) else list(record)
+    )
     keep = {_args.positive_int("record", t, allow_zero=True) for t in values}
     if any(t > steps for t in keep):
-        raise ValueError(f"record must hold steps between 0 and steps={steps}, got {max(keep)}")
+        raise ValueError(
+            f"record must hold steps between 0 and steps={steps}, got"
+            f" {max(keep)}"
+        )
     return lr, steps, keep
 
 
-def logistic_gradient_descent(X: torch.Tensor, y: torch.Tensor, *, lr: float, steps: int,
-                              record=None):
+def logistic_gradient_descent(
+    X: torch.Tensor, y: torch.Tensor, *, lr: float, steps: int, record=None
+):
     """Plain gradient descent on the unregularized logistic NLL from ``w = 0, b = 0``, recording the path.
 
     Repeats ``v <- v - lr * grad J(v)`` with ``J(w, b) = (1/m) sum_i log(1 + exp(-s_i (w'x_i + b)))``.
@@ -263,7 +314,9 @@ def logistic_gradient_descent(X: torch.Tensor, y: torch.Tensor, *, lr: float, st
     """
     lr, steps, keep = _check_gradient_descent(X, y, lr, steps, record)
     sign = 2.0 * y.to(X.dtype) - 1.0
-    Z = sign[:, None] * torch.cat([X, torch.ones_like(X[:, :1])], dim=1)   # rows s_i (x_i, 1)
+    Z = sign[:, None] * torch.cat(
+        [X, torch.ones_like(X[:, :1])], dim=1
+    )  # rows s_i (x_i, 1)
     v = torch.zeros(Z.shape[1], dtype=X.dtype, device=X.device)
     path = []
     for t in range(steps + 1):
@@ -271,7 +324,13 @@ def logistic_gradient_descent(X: torch.Tensor, y: torch.Tensor, *, lr: float, st
             path.append((t, v.clone()))
         if t == steps:
             break
-        grad = -(torch.sigmoid(-(Z @ v)) @ Z) / len(Z)   # grad of mean log(1 + e^{-margin})
+        grad = -(torch.sigmoid(-(Z @ v)) @ Z) / len(
+            Z
+        )  # grad of mean log(1 + e^{-margin})
         v -= lr * grad
     V = torch.stack([v_t for _, v_t in path])
-    return {"step": torch.tensor([t for t, _ in path]), "w": V[:, :-1], "b": V[:, -1]}
+    return {
+        "step": torch.tensor([t for t, _ in path]),
+        "w": V[:, :-1],
+        "b": V[:, -1],
+    }

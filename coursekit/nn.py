@@ -11,6 +11,7 @@
 - :func:`inverted_dropout`: dropout as torch implements it (scale by 1/(1-p) at training time).
 - :func:`layer_shapes`, :func:`numerical_gradient`, :func:`elementwise_derivative`: tools to look inside.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,20 @@ from torch.autograd.function import once_differentiable
 from . import _args
 
 __all__ = [
-    "ACTIVATIONS", "mlp", "ManualMLP", "batch_norm", "BatchNormFunction", "BatchNorm1d", "BatchNorm2d", "LeNet", "ResidualMLP",
-    "inverted_dropout", "conv2d_weight_gradient", "layer_shapes", "numerical_gradient", "elementwise_derivative",
+    "ACTIVATIONS",
+    "mlp",
+    "ManualMLP",
+    "batch_norm",
+    "BatchNormFunction",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "LeNet",
+    "ResidualMLP",
+    "inverted_dropout",
+    "conv2d_weight_gradient",
+    "layer_shapes",
+    "numerical_gradient",
+    "elementwise_derivative",
 ]
 
 ACTIVATIONS = {
@@ -41,18 +54,37 @@ _BATCH_NORM_CHOICES = (False, True, "torch", "coursekit")
 def _batch_norm_layer(choice, num_features: int, dims: int) -> nn.Module:
     """The BatchNorm layer for a ``batch_norm=`` choice: torch's (True / "torch") or ours ("coursekit")."""
     if choice == "coursekit":
-        return BatchNorm1d(num_features) if dims == 1 else BatchNorm2d(num_features)
-    return nn.BatchNorm1d(num_features) if dims == 1 else nn.BatchNorm2d(num_features)
+        return (
+            BatchNorm1d(num_features)
+            if dims == 1
+            else BatchNorm2d(num_features)
+        )
+    return (
+        nn.BatchNorm1d(num_features)
+        if dims == 1
+        else nn.BatchNorm2d(num_features)
+    )
 
 
 def _check_batch_norm_choice(batch_norm) -> None:
-    if not any(batch_norm is c or (isinstance(c, str) and batch_norm == c) for c in _BATCH_NORM_CHOICES):
-        raise ValueError(f"batch_norm must be False, True (torch's BatchNorm), 'torch' or 'coursekit' "
-                         f"(coursekit.nn.BatchNorm), got {batch_norm!r}")
+    if not any(
+        batch_norm is c or (isinstance(c, str) and batch_norm == c)
+        for c in _BATCH_NORM_CHOICES
+    ):
+        raise ValueError(
+            "batch_norm must be False, True (torch's BatchNorm), 'torch' or"
+            f" 'coursekit' (coursekit.nn.BatchNorm), got {batch_norm!r}"
+        )
 
 
-def mlp(sizes, activation: str = "relu", *, batch_norm=False, dropout: float = 0.0,
-        bias: bool = True) -> nn.Sequential:
+def mlp(
+    sizes,
+    activation: str = "relu",
+    *,
+    batch_norm=False,
+    dropout: float = 0.0,
+    bias: bool = True,
+) -> nn.Sequential:
     """A multilayer perceptron: Linear layers of the given widths with an activation in between.
 
     ``mlp([64, 32, 10])`` is Linear(64, 32) -> ReLU -> Linear(32, 10). No activation follows the
@@ -72,7 +104,10 @@ def mlp(sizes, activation: str = "relu", *, batch_norm=False, dropout: float = 0
     """
     sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else sizes
     if not isinstance(sizes, list) or len(sizes) < 2:
-        raise ValueError(f"sizes must list at least an input and an output width, got {sizes!r}")
+        raise ValueError(
+            "sizes must list at least an input and an output width, got"
+            f" {sizes!r}"
+        )
     for i, s in enumerate(sizes):
         _args.positive_int(f"sizes[{i}]", s)
     _args.one_of("activation", activation, ACTIVATIONS)
@@ -90,21 +125,22 @@ def mlp(sizes, activation: str = "relu", *, batch_norm=False, dropout: float = 0
     return nn.Sequential(*layers)
 
 
-# --------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Backpropagation written out by hand
-# --------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 def _sigmoid_prime(a):
     s = torch.sigmoid(a)
-    return s * (1 - s)                                  # sigma'(a) = sigma(a) (1 - sigma(a))
+    return s * (1 - s)  # sigma'(a) = sigma(a) (1 - sigma(a))
 
 
 def _tanh_prime(a):
-    return 1 - torch.tanh(a) ** 2                       # tanh'(a) = 1 - tanh(a)^2
+    return 1 - torch.tanh(a) ** 2  # tanh'(a) = 1 - tanh(a)^2
 
 
 def _relu_prime(a):
-    return (a > 0).to(a.dtype)                          # the switch: 1 where the unit was on, else 0
+    return (a > 0).to(a.dtype)  # the switch: 1 where the unit was on, else 0
 
 
 def _identity_prime(a):
@@ -153,30 +189,63 @@ class ManualMLP:
         dtype, device: of the weights.
     """
 
-    def __init__(self, sizes, activation: str = "sigmoid", *, output_activation: str = "identity",
-                 loss: str = "mse", bias: bool = True, generator: torch.Generator | None = None,
-                 dtype: torch.dtype = torch.float64, device=None):
+    def __init__(
+        self,
+        sizes,
+        activation: str = "sigmoid",
+        *,
+        output_activation: str = "identity",
+        loss: str = "mse",
+        bias: bool = True,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float64,
+        device=None,
+    ):
         sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else sizes
         if not isinstance(sizes, list) or len(sizes) < 2:
-            raise ValueError(f"sizes must list at least an input and an output width, got {sizes!r}")
+            raise ValueError(
+                "sizes must list at least an input and an output width, got"
+                f" {sizes!r}"
+            )
         for i, s in enumerate(sizes):
             _args.positive_int(f"sizes[{i}]", s)
-        self.activation = _args.one_of("activation", activation, MANUAL_ACTIVATIONS)
-        self.output_activation = _args.one_of("output_activation", output_activation, MANUAL_ACTIVATIONS)
+        self.activation = _args.one_of(
+            "activation", activation, MANUAL_ACTIVATIONS
+        )
+        self.output_activation = _args.one_of(
+            "output_activation", output_activation, MANUAL_ACTIVATIONS
+        )
         self.loss_name = _args.one_of("loss", loss, {"mse", "cross_entropy"})
         if loss == "cross_entropy" and output_activation != "identity":
-            raise ValueError("output_activation must be 'identity' with loss='cross_entropy' "
-                             f"(the softmax is part of the loss), got {output_activation!r}")
+            raise ValueError(
+                "output_activation must be 'identity' with"
+                " loss='cross_entropy' (the softmax is part of the loss), got"
+                f" {output_activation!r}"
+            )
         if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-            raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+            raise TypeError(
+                f"dtype must be a floating torch.dtype, got {dtype!r}"
+            )
         self.sizes, self.bias = sizes, bool(bias)
         self.weights, self.biases = [], []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             bound = 1.0 / math.sqrt(fan_in)
-            W = (torch.rand(fan_in, fan_out, generator=generator, dtype=torch.float64) * 2 - 1) * bound
-            b = (torch.rand(fan_out, generator=generator, dtype=torch.float64) * 2 - 1) * bound
+            W = (
+                torch.rand(
+                    fan_in, fan_out, generator=generator, dtype=torch.float64
+                )
+                * 2
+                - 1
+            ) * bound
+            b = (
+                torch.rand(fan_out, generator=generator, dtype=torch.float64)
+                * 2
+                - 1
+            ) * bound
             self.weights.append(W.to(device=device, dtype=dtype))
-            self.biases.append(b.to(device=device, dtype=dtype) if bias else None)
+            self.biases.append(
+                b.to(device=device, dtype=dtype) if bias else None
+            )
 
     def parameters(self) -> list[torch.Tensor]:
         """The weights and biases in layer order: [W1, b1, W2, b2, ...] (biases left out when ``bias=False``)."""
@@ -187,18 +256,25 @@ class ManualMLP:
 
     def _g(self, layer: int):
         last = layer == len(self.weights) - 1
-        return MANUAL_ACTIVATIONS[self.output_activation if last else self.activation]
+        return MANUAL_ACTIVATIONS[
+            self.output_activation if last else self.activation
+        ]
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """The network's output; keeps the pre-activations ``self.A`` and activations ``self.Z`` for backward."""
         _args.tensor("X", X, ndim=2, floating=True)
         if X.shape[1] != self.sizes[0]:
-            raise ValueError(f"X must have {self.sizes[0]} columns (the input width), got shape {tuple(X.shape)}")
+            raise ValueError(
+                f"X must have {self.sizes[0]} columns (the input width), got"
+                f" shape {tuple(X.shape)}"
+            )
         self.Z, self.A = [X], []
         for l, (W, b) in enumerate(zip(self.weights, self.biases)):
-            A = self.Z[-1] @ W if b is None else self.Z[-1] @ W + b   # a_k = sum_j z_j w_jk (+ b_k)
+            A = (
+                self.Z[-1] @ W if b is None else self.Z[-1] @ W + b
+            )  # a_k = sum_j z_j w_jk (+ b_k)
             self.A.append(A)
-            self.Z.append(self._g(l)[0](A))                         # z_k = g(a_k)
+            self.Z.append(self._g(l)[0](A))  # z_k = g(a_k)
         return self.Z[-1]
 
     __call__ = forward
@@ -208,11 +284,17 @@ class ManualMLP:
             _args.tensor("Y", Y, floating=True)
             Y = Y.reshape(len(Y), -1) if Y.ndim == 1 else Y
             if Y.shape != (len(X), self.sizes[-1]):
-                raise ValueError(f"Y must have shape {(len(X), self.sizes[-1])}, got {tuple(Y.shape)}")
+                raise ValueError(
+                    f"Y must have shape {(len(X), self.sizes[-1])}, got"
+                    f" {tuple(Y.shape)}"
+                )
         else:
             _args.tensor("Y", Y, ndim=1)
             if Y.is_floating_point() or len(Y) != len(X):
-                raise ValueError(f"Y must hold {len(X)} integer class indices, got {Y.dtype} of shape {tuple(Y.shape)}")
+                raise ValueError(
+                    f"Y must hold {len(X)} integer class indices, got {Y.dtype}"
+                    f" of shape {tuple(Y.shape)}"
+                )
         return Y
 
     def loss(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
@@ -220,7 +302,9 @@ class ManualMLP:
         out = self.forward(X)
         Y = self._check_targets(X, Y)
         if self.loss_name == "mse":
-            return 0.5 * ((Y - out) ** 2).sum(dim=1).mean()         # R = 1/N sum_n 1/2 ||y - z||^2
+            return (
+                0.5 * ((Y - out) ** 2).sum(dim=1).mean()
+            )  # R = 1/N sum_n 1/2 ||y - z||^2
         return F.cross_entropy(out, Y)
 
     @torch.no_grad()
@@ -258,13 +342,23 @@ class ManualMLP:
         """An equivalent ``torch.nn.Sequential`` (Linear weights are the transposes of ``W``), for comparisons."""
         layers: list[nn.Module] = []
         for l, (W, b) in enumerate(zip(self.weights, self.biases)):
-            lin = nn.Linear(W.shape[0], W.shape[1], bias=b is not None, device=W.device, dtype=W.dtype)
+            lin = nn.Linear(
+                W.shape[0],
+                W.shape[1],
+                bias=b is not None,
+                device=W.device,
+                dtype=W.dtype,
+            )
             with torch.no_grad():
                 lin.weight.copy_(W.T)
                 if b is not None:
                     lin.bias.copy_(b)
             layers.append(lin)
-            name = self.output_activation if l == len(self.weights) - 1 else self.activation
+            name = (
+                self.output_activation
+                if l == len(self.weights) - 1
+                else self.activation
+            )
             layers.append(ACTIVATIONS[name]())
         return nn.Sequential(*layers)
 
@@ -324,9 +418,10 @@ def elementwise_derivative(f):
     return derivative
 
 
-# --------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Batch normalization from scratch
-# --------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 class BatchNormFunction(torch.autograd.Function):
     r"""Batch normalization with batch statistics; the backward pass is written out.
@@ -357,12 +452,20 @@ class BatchNormFunction(torch.autograd.Function):
         x_hat, inv_std, weight = ctx.saved_tensors
         dx, dweight, dbias = batch_norm_backward(dy, x_hat, inv_std, weight)
         wanted = ctx.needs_input_grad
-        return (dx, dweight if wanted[1] else None,
-                dbias if ctx.has_bias and wanted[2] else None, None)
+        return (
+            dx,
+            dweight if wanted[1] else None,
+            dbias if ctx.has_bias and wanted[2] else None,
+            None,
+        )
 
 
-def batch_norm_forward(x: torch.Tensor, weight: torch.Tensor | None,
-                       bias: torch.Tensor | None, eps: float):
+def batch_norm_forward(
+    x: torch.Tensor,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    eps: float,
+):
     r"""Batch normalization with the batch's statistics, channel by channel (axis 1).
 
     :math:`\mu = \frac1n\sum_i x_i,\ \sigma^2 = \frac1n\sum_i (x_i-\mu)^2,\
@@ -372,19 +475,25 @@ def batch_norm_forward(x: torch.Tensor, weight: torch.Tensor | None,
         ``(y, x_hat, inv_std, mean, var)``: the output, what :func:`batch_norm_backward`
         needs, and the batch mean and variance (shaped to broadcast against ``x``).
     """
-    dims = [0, *range(2, x.ndim)]          # every axis but the channel axis 1
-    shape = [1, -1] + [1] * (x.ndim - 2)   # to broadcast a per-channel vector
-    mean = x.mean(dim=dims, keepdim=True)                   # mu
-    var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)    # sigma^2 (divide by n)
-    inv_std = torch.rsqrt(var + eps)                        # 1 / sqrt(sigma^2 + eps)
+    dims = [0, *range(2, x.ndim)]  # every axis but the channel axis 1
+    shape = [1, -1] + [1] * (x.ndim - 2)  # to broadcast a per-channel vector
+    mean = x.mean(dim=dims, keepdim=True)  # mu
+    var = ((x - mean) ** 2).mean(
+        dim=dims, keepdim=True
+    )  # sigma^2 (divide by n)
+    inv_std = torch.rsqrt(var + eps)  # 1 / sqrt(sigma^2 + eps)
     x_hat = (x - mean) * inv_std
-    y = x_hat if weight is None else x_hat * weight.view(shape)   # gamma x_hat
-    y = y if bias is None else y + bias.view(shape)               # + beta
+    y = x_hat if weight is None else x_hat * weight.view(shape)  # gamma x_hat
+    y = y if bias is None else y + bias.view(shape)  # + beta
     return y, x_hat, inv_std, mean, var
 
 
-def batch_norm_backward(dy: torch.Tensor, x_hat: torch.Tensor, inv_std: torch.Tensor,
-                        weight: torch.Tensor | None):
+def batch_norm_backward(
+    dy: torch.Tensor,
+    x_hat: torch.Tensor,
+    inv_std: torch.Tensor,
+    weight: torch.Tensor | None,
+):
     r"""The gradients of batch normalization, from :func:`batch_norm_forward`'s outputs.
 
     With :math:`g_i = \partial L/\partial \hat x_i = \gamma\, \partial L/\partial y_i`:
@@ -396,21 +505,31 @@ def batch_norm_backward(dy: torch.Tensor, x_hat: torch.Tensor, inv_std: torch.Te
     Returns:
         ``(dx, dweight, dbias)`` (``dweight`` is ``None`` when ``weight`` is).
     """
-    dims = [0, *range(2, dy.ndim)]         # every axis but the channel axis 1
+    dims = [0, *range(2, dy.ndim)]  # every axis but the channel axis 1
     shape = [1, -1] + [1] * (dy.ndim - 2)
-    g = dy if weight is None else dy * weight.view(shape)   # g_i = gamma dL/dy_i
-    # dL/dx_i = (g_i - mean_j g_j - x_hat_i mean_j g_j x_hat_j) / sqrt(sigma^2 + eps)
+    g = dy if weight is None else dy * weight.view(shape)  # g_i = gamma dL/dy_i
+    # dL/dx_i = (g_i - mean_j g_j - x_hat_i mean_j g_j x_hat_j) / sqrt(sigma^2 +
+    # eps)
     g_mean = g.mean(dim=dims, keepdim=True)
     gx_mean = (g * x_hat).mean(dim=dims, keepdim=True)
     dx = inv_std * (g - g_mean - x_hat * gx_mean)
-    dweight = None if weight is None else (dy * x_hat).sum(dim=dims)   # dL/dgamma
-    dbias = dy.sum(dim=dims)                                         # dL/dbeta
+    dweight = (
+        None if weight is None else (dy * x_hat).sum(dim=dims)
+    )  # dL/dgamma
+    dbias = dy.sum(dim=dims)  # dL/dbeta
     return dx, dweight, dbias
 
 
-def batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None = None, running_var: torch.Tensor | None = None,
-               weight: torch.Tensor | None = None, bias: torch.Tensor | None = None, training: bool = False,
-               momentum: float = 0.1, eps: float = 1e-5) -> torch.Tensor:
+def batch_norm(
+    x: torch.Tensor,
+    running_mean: torch.Tensor | None = None,
+    running_var: torch.Tensor | None = None,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> torch.Tensor:
     r"""Batch normalization of ``x`` (shape (N, C) or (N, C, ...)), channel by channel; same call as
     ``torch.nn.functional.batch_norm``.
 
@@ -433,9 +552,10 @@ def batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None = None, runnin
         momentum: :math:`\rho` in [0, 1], the weight of the new batch in the running averages.
         eps: :math:`\epsilon \ge 0`, added to the variance for numerical safety.
     """
-    momentum, eps = _check_batch_norm(x, running_mean, running_var, weight, bias,
-                                      training, momentum, eps)
-    if not training:                       # normalize with the running statistics
+    momentum, eps = _check_batch_norm(
+        x, running_mean, running_var, weight, bias, training, momentum, eps
+    )
+    if not training:  # normalize with the running statistics
         shape = [1, -1] + [1] * (x.ndim - 2)
         mu, var = running_mean.view(shape), running_var.view(shape)
         x_hat = (x - mu) * torch.rsqrt(var + eps)
@@ -443,34 +563,51 @@ def batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None = None, runnin
         return y if bias is None else y + bias.view(shape)
     y, mean, var = BatchNormFunction.apply(x, weight, bias, eps)
     if running_mean is not None:
-        n = x.numel() // x.shape[1]        # values per channel in the batch
-        with torch.no_grad():   # exponential averages of mean and unbiased variance
+        n = x.numel() // x.shape[1]  # values per channel in the batch
+        with (
+            torch.no_grad()
+        ):  # exponential averages of mean and unbiased variance
             running_mean.mul_(1 - momentum).add_(momentum * mean)
             running_var.mul_(1 - momentum).add_(momentum * var * n / (n - 1))
     return y
 
 
-def _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum,
-                      eps):
+def _check_batch_norm(
+    x, running_mean, running_var, weight, bias, training, momentum, eps
+):
     """The argument checks of :func:`batch_norm`; returns ``momentum`` and ``eps``."""
     _args.tensor("x", x, ndim=range(2, 6), floating=True)
     C = x.shape[1]
-    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+    for name, t in (
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+        ("weight", weight),
+        ("bias", bias),
+    ):
         if t is not None:
             _args.tensor(name, t, ndim=1)
             if t.numel() != C:
-                raise ValueError(f"{name} must have {C} entries (one per channel of x), got {t.numel()}")
+                raise ValueError(
+                    f"{name} must have {C} entries (one per channel of x), got"
+                    f" {t.numel()}"
+                )
     if (running_mean is None) != (running_var is None):
-        raise ValueError("running_mean and running_var must be given together (or both None)")
+        raise ValueError(
+            "running_mean and running_var must be given together (or both None)"
+        )
     momentum = _args.real("momentum", momentum, low=0.0, high=1.0)
     eps = _args.real("eps", eps, low=0.0)
     if not training and running_mean is None:
-        raise ValueError("training=False needs running_mean and running_var "
-                         "(the statistics used at inference)")
+        raise ValueError(
+            "training=False needs running_mean and running_var "
+            "(the statistics used at inference)"
+        )
     if training and x.numel() // C < 2:
-        raise ValueError(f"batch normalization in training mode needs more than 1 value per channel, "
-                         f"got input of shape {tuple(x.shape)}; use eval mode (model.eval()) to "
-                         f"predict single examples")
+        raise ValueError(
+            "batch normalization in training mode needs more than 1 value per"
+            f" channel, got input of shape {tuple(x.shape)}; use eval mode"
+            " (model.eval()) to predict single examples"
+        )
     return momentum, eps
 
 
@@ -479,24 +616,49 @@ class _BatchNorm(nn.Module):
 
     _input_ndims: tuple = ()
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device=None, dtype=None):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         self.num_features = _args.positive_int("num_features", num_features)
         self.eps = _args.real("eps", eps, low=0.0)
-        self.momentum = None if momentum is None else _args.real("momentum", momentum, low=0.0, high=1.0)
-        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        self.momentum = (
+            None
+            if momentum is None
+            else _args.real("momentum", momentum, low=0.0, high=1.0)
+        )
+        self.affine, self.track_running_stats = bool(affine), bool(
+            track_running_stats
+        )
         factory = {"device": device, "dtype": dtype}
         if self.affine:
-            self.weight = nn.Parameter(torch.ones(num_features, **factory))    # gamma
-            self.bias = nn.Parameter(torch.zeros(num_features, **factory))     # beta
+            self.weight = nn.Parameter(
+                torch.ones(num_features, **factory)
+            )  # gamma
+            self.bias = nn.Parameter(
+                torch.zeros(num_features, **factory)
+            )  # beta
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if self.track_running_stats:
-            self.register_buffer("running_mean", torch.zeros(num_features, **factory))
-            self.register_buffer("running_var", torch.ones(num_features, **factory))
-            self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device))
+            self.register_buffer(
+                "running_mean", torch.zeros(num_features, **factory)
+            )
+            self.register_buffer(
+                "running_var", torch.ones(num_features, **factory)
+            )
+            self.register_buffer(
+                "num_batches_tracked",
+                torch.tensor(0, dtype=torch.long, device=device),
+            )
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -511,25 +673,49 @@ class _BatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.ndim not in self._input_ndims:
-            got = f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"{type(self).__name__} expects input of {' or '.join(map(str, self._input_ndims))} "
-                             f"dimensions (N, C, ...), got {got}")
+            got = (
+                f"shape {tuple(x.shape)}"
+                if isinstance(x, torch.Tensor)
+                else type(x).__name__
+            )
+            raise ValueError(
+                f"{type(self).__name__} expects input of"
+                f" {' or '.join(map(str, self._input_ndims))} dimensions (N, C,"
+                f" ...), got {got}"
+            )
         if x.shape[1] != self.num_features:
-            raise ValueError(f"{type(self).__name__}({self.num_features}) got input with {x.shape[1]} channels "
-                             f"(axis 1 of shape {tuple(x.shape)})")
+            raise ValueError(
+                f"{type(self).__name__}({self.num_features}) got input with"
+                f" {x.shape[1]} channels (axis 1 of shape {tuple(x.shape)})"
+            )
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.add_(1)
-            if self.momentum is None:                   # cumulative average: the k-th batch has weight 1/k
+            if (
+                self.momentum is None
+            ):  # cumulative average: the k-th batch has weight 1/k
                 momentum = 1.0 / float(self.num_batches_tracked)
         use_batch_stats = self.training or self.running_mean is None
-        track = not self.training or self.track_running_stats   # buffers to read (eval) or update (train)
-        return batch_norm(x, self.running_mean if track else None, self.running_var if track else None,
-                          self.weight, self.bias, use_batch_stats, momentum, self.eps)
+        track = (
+            not self.training or self.track_running_stats
+        )  # buffers to read (eval) or update (train)
+        return batch_norm(
+            x,
+            self.running_mean if track else None,
+            self.running_var if track else None,
+            self.weight,
+            self.bias,
+            use_batch_stats,
+            momentum,
+            self.eps,
+        )
 
     def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum},"
+            f" affine={self.affine},"
+            f" track_running_stats={self.track_running_stats}"
+        )
 
 
 class BatchNorm1d(_BatchNorm):
@@ -549,9 +735,10 @@ class BatchNorm2d(_BatchNorm):
     _input_ndims = (4,)
 
 
-# --------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Convolutional and deep networks
-# --------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
+
 
 class LeNet(nn.Module):
     """A small LeNet-style network (1-D signals or 2-D images).
@@ -575,16 +762,33 @@ class LeNet(nn.Module):
             channel has no variance); with ``batch_norm_fc=False`` it can.
     """
 
-    def __init__(self, input_size: int = 32, in_channels: int = 1, num_classes: int = 10, *, channels=(4, 6),
-                 kernel_size: int = 5, padding: int = 0, hidden: int = 128, dropout: float = 0.5, dims: int = 2,
-                 batch_norm=False, batch_norm_fc: bool = True):
+    def __init__(
+        self,
+        input_size: int = 32,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        *,
+        channels=(4, 6),
+        kernel_size: int = 5,
+        padding: int = 0,
+        hidden: int = 128,
+        dropout: float = 0.5,
+        dims: int = 2,
+        batch_norm=False,
+        batch_norm_fc: bool = True,
+    ):
         super().__init__()
         input_size = _args.positive_int("input_size", input_size)
         _args.positive_int("in_channels", in_channels)
         _args.positive_int("num_classes", num_classes)
         if isinstance(channels, (str, bytes)) or len(channels) != 2:
-            raise ValueError(f"channels must be a pair (c1, c2), got {channels!r}")
-        c1, c2 = (_args.positive_int(f"channels[{i}]", c) for i, c in enumerate(channels))
+            raise ValueError(
+                f"channels must be a pair (c1, c2), got {channels!r}"
+            )
+        c1, c2 = (
+            _args.positive_int(f"channels[{i}]", c)
+            for i, c in enumerate(channels)
+        )
         k = _args.positive_int("kernel_size", kernel_size)
         p = _args.positive_int("padding", padding, allow_zero=True)
         _args.positive_int("hidden", hidden)
@@ -592,37 +796,62 @@ class LeNet(nn.Module):
         _args.one_of("dims", dims, {1, 2})
         _check_batch_norm_choice(batch_norm)
         size = input_size
-        for _ in range(2):                                   # conv (size - k + 1 + 2p), then pool (// 2)
+        for _ in range(2):  # conv (size - k + 1 + 2p), then pool (// 2)
             size = (size - k + 1 + 2 * p) // 2
         if size < 1:
-            raise ValueError(f"input_size={input_size} is too small for two {k}-wide convolutions with padding {p} "
-                             f"and two 2x poolings; use a larger input or padding")
+            raise ValueError(
+                f"input_size={input_size} is too small for two {k}-wide"
+                f" convolutions with padding {p} and two 2x poolings; use a"
+                " larger input or padding"
+            )
         # region: layers
-        Conv, Pool = (nn.Conv2d, nn.MaxPool2d) if dims == 2 else (nn.Conv1d, nn.MaxPool1d)
+        Conv, Pool = (
+            (nn.Conv2d, nn.MaxPool2d)
+            if dims == 2
+            else (nn.Conv1d, nn.MaxPool1d)
+        )
 
-        def bn(channels, d):   # the optional batch-norm layer
-            return [] if batch_norm is False else [_batch_norm_layer(batch_norm, channels, d)]
+        def bn(channels, d):  # the optional batch-norm layer
+            return (
+                []
+                if batch_norm is False
+                else [_batch_norm_layer(batch_norm, channels, d)]
+            )
 
         self.features = nn.Sequential(
-            Conv(in_channels, c1, k, padding=p), *bn(c1, dims), nn.ReLU(), Pool(2),
-            Conv(c1, c2, k, padding=p), *bn(c2, dims), nn.ReLU(), Pool(2),
+            Conv(in_channels, c1, k, padding=p),
+            *bn(c1, dims),
+            nn.ReLU(),
+            Pool(2),
+            Conv(c1, c2, k, padding=p),
+            *bn(c2, dims),
+            nn.ReLU(),
+            Pool(2),
             nn.Flatten(),
         )
-        self.num_flat = c2 * size ** dims
+        self.num_flat = c2 * size**dims
         self.classifier = nn.Sequential(
             *([nn.Dropout(dropout)] if dropout > 0 else []),
-            nn.Linear(self.num_flat, hidden), *(bn(hidden, 1) if batch_norm_fc else []), nn.ReLU(),
+            nn.Linear(self.num_flat, hidden),
+            *(bn(hidden, 1) if batch_norm_fc else []),
+            nn.ReLU(),
             nn.Linear(hidden, num_classes),
         )
         # endregion
-        self.dims, self.input_size, self.in_channels = dims, input_size, in_channels
+        self.dims, self.input_size, self.in_channels = (
+            dims,
+            input_size,
+            in_channels,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         want = 2 + self.dims
         if x.ndim != want or x.shape[1] != self.in_channels:
             layout = "(N, C, H, W)" if self.dims == 2 else "(N, C, L)"
-            raise ValueError(f"LeNet(dims={self.dims}) expects input of shape {layout} with C={self.in_channels}, "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"LeNet(dims={self.dims}) expects input of shape {layout} with"
+                f" C={self.in_channels}, got {tuple(x.shape)}"
+            )
         return self.classifier(self.features(x))
 
 
@@ -641,16 +870,30 @@ class ResidualMLP(nn.Module):
         skip: add the identity path around every block.
     """
 
-    def __init__(self, in_features: int, width: int, depth: int, out_features: int, *, activation: str = "relu",
-                 skip: bool = True):
+    def __init__(
+        self,
+        in_features: int,
+        width: int,
+        depth: int,
+        out_features: int,
+        *,
+        activation: str = "relu",
+        skip: bool = True,
+    ):
         super().__init__()
-        for name, v in (("in_features", in_features), ("width", width), ("depth", depth),
-                        ("out_features", out_features)):
+        for name, v in (
+            ("in_features", in_features),
+            ("width", width),
+            ("depth", depth),
+            ("out_features", out_features),
+        ):
             _args.positive_int(name, v)
         _args.one_of("activation", activation, ACTIVATIONS)
         self.skip = bool(skip)
         self.input = nn.Linear(in_features, width)
-        self.blocks = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
+        self.blocks = nn.ModuleList(
+            nn.Linear(width, width) for _ in range(depth)
+        )
         self.act = ACTIVATIONS[activation]()
         self.output = nn.Linear(width, out_features)
 
@@ -661,8 +904,13 @@ class ResidualMLP(nn.Module):
         return self.output(h)
 
 
-def inverted_dropout(x: torch.Tensor, p: float, *, training: bool = True,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def inverted_dropout(
+    x: torch.Tensor,
+    p: float,
+    *,
+    training: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     r"""Dropout as ``torch.nn.Dropout`` does it ("inverted" dropout).
 
     Training: keep each unit with probability :math:`1-p` and scale the survivors,
@@ -680,7 +928,7 @@ def inverted_dropout(x: torch.Tensor, p: float, *, training: bool = True,
     if not training or p == 0.0:
         return x
     u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    keep = u >= p                                  # m ~ Bernoulli(1 - p)
+    keep = u >= p  # m ~ Bernoulli(1 - p)
     return x * keep / (1.0 - p)
 
 
@@ -693,13 +941,16 @@ def _check_conv_gradient(x, delta, kernel_size, padding) -> tuple[int, int]:
     N, C, H, W = x.shape
     out_h, out_w = H + 2 * p - k + 1, W + 2 * p - k + 1
     if delta.shape[0] != N or delta.shape[2:] != (out_h, out_w):
-        raise ValueError(f"delta must have shape (N={N}, C_out, {out_h}, {out_w}) for this x, "
-                         f"kernel_size and padding, got {tuple(delta.shape)}")
+        raise ValueError(
+            f"delta must have shape (N={N}, C_out, {out_h}, {out_w}) for this"
+            f" x, kernel_size and padding, got {tuple(delta.shape)}"
+        )
     return k, p
 
 
-def conv2d_weight_gradient(x: torch.Tensor, delta: torch.Tensor, kernel_size: int, *,
-                           padding: int = 0) -> torch.Tensor:
+def conv2d_weight_gradient(
+    x: torch.Tensor, delta: torch.Tensor, kernel_size: int, *, padding: int = 0
+) -> torch.Tensor:
     r"""Gradient of a 2-D convolution's (shared) weights, written as a sum over positions.
 
     A filter weight :math:`w^{k\ell}_{uv}` is used at every output position :math:`(i, j)`, so its gradient is the
@@ -720,25 +971,36 @@ def conv2d_weight_gradient(x: torch.Tensor, delta: torch.Tensor, kernel_size: in
     N, C = x.shape[:2]
     # patches[n, (c, u, v), (i, j)] = x[n, c, i + u, j + v]
     patches = F.unfold(x, k, padding=p)
-    d = delta.reshape(N, delta.shape[1], -1)       # d[n, k, (i, j)] = delta[n, k, i, j]
+    d = delta.reshape(
+        N, delta.shape[1], -1
+    )  # d[n, k, (i, j)] = delta[n, k, i, j]
     # sum over the examples n and the positions (i, j)
     grad = torch.einsum("nkp,ncp->kc", d, patches)
     return grad.reshape(delta.shape[1], C, k, k)
 
 
-def layer_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple]]:
+def layer_shapes(
+    model: nn.Module, x: torch.Tensor
+) -> list[tuple[str, str, tuple]]:
     """Run ``model`` on ``x`` and list every leaf module's output: (name, layer type, output shape).
 
     The model is run in eval mode and without gradients; its mode is restored afterwards.
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
     _args.tensor("x", x)
     rows, hooks = [], []
     for name, module in model.named_modules():
         if len(list(module.children())) == 0:
-            hooks.append(module.register_forward_hook(
-                lambda m, inp, out, name=name: rows.append((name, type(m).__name__, tuple(out.shape)))))
+            hooks.append(
+                module.register_forward_hook(
+                    lambda m, inp, out, name=name: rows.append(
+                        (name, type(m).__name__, tuple(out.shape))
+                    )
+                )
+            )
     was_training = model.training
     try:
         model.eval()

@@ -5,6 +5,7 @@ r"""Rosenblatt's perceptron: one layer of step units and its learning rule.
   line whenever one exists, and never stops making mistakes when none does
   (XOR).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,13 +28,15 @@ class PerceptronResult:
     """What :func:`perceptron` returns: the weights ``w``, the bias ``b``, and
     the number of misclassified examples met during each epoch, ``mistakes``.
     """
+
     w: torch.Tensor
     b: float
     mistakes: list[int]
 
 
-def perceptron(X: torch.Tensor, y: torch.Tensor, *,
-               epochs: int = 100) -> PerceptronResult:
+def perceptron(
+    X: torch.Tensor, y: torch.Tensor, *, epochs: int = 100
+) -> PerceptronResult:
     r"""Train a perceptron :math:`\hat y = \mathrm{sign}(w^\top x + b)`.
 
     Rosenblatt's rule visits the examples in order; on each mistake,
@@ -62,7 +65,7 @@ def perceptron(X: torch.Tensor, y: torch.Tensor, *,
     for _ in range(epochs):
         wrong = 0
         for x_i, y_i in zip(X, y.to(X.dtype)):
-            if float(y_i * (w @ x_i + b)) <= 0:     # a mistake
+            if float(y_i * (w @ x_i + b)) <= 0:  # a mistake
                 w, b = w + y_i * x_i, b + float(y_i)
                 wrong += 1
         mistakes.append(wrong)

@@ -5,6 +5,7 @@ step: the step's higher-order terms depend on the parametrization. Batch normali
 removes that dependence. These functions compute the steps exactly (autograd) and as polynomials in the
 step size; chapter 06 compares them.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,14 @@ import torch
 
 from . import _args
 
-__all__ = ["product_network_step", "chain_step", "product_update_polynomial",
-           "step_polynomial", "product_network_forward", "product_network_batch_step"]
+__all__ = [
+    "product_network_step",
+    "chain_step",
+    "product_update_polynomial",
+    "step_polynomial",
+    "product_network_forward",
+    "product_network_batch_step",
+]
 
 
 def _weights(ws) -> torch.Tensor:
@@ -23,8 +30,9 @@ def _weights(ws) -> torch.Tensor:
         try:
             w = torch.tensor([float(v) for v in ws], dtype=torch.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"ws must be a sequence of numbers or a 1-D tensor, "
-                            f"got {ws!r}") from None
+            raise TypeError(
+                f"ws must be a sequence of numbers or a 1-D tensor, got {ws!r}"
+            ) from None
     if w.numel() < 1:
         raise ValueError("ws must hold at least one weight")
     if not torch.isfinite(w).all():
@@ -34,8 +42,9 @@ def _weights(ws) -> torch.Tensor:
 
 def _shared_weights(w: torch.Tensor, shared: bool) -> None:
     if shared and not bool((w == w[0]).all()):
-        raise ValueError(f"shared=True needs equal weights (one shared w), "
-                         f"got {w.tolist()}")
+        raise ValueError(
+            f"shared=True needs equal weights (one shared w), got {w.tolist()}"
+        )
 
 
 def product_network_step(ws, x: float, lr: float, *, shared: bool = False):
@@ -59,19 +68,21 @@ def product_network_step(ws, x: float, lr: float, *, shared: bool = False):
     return chain_step(w, x, lr, shared=shared)
 
 
-def chain_step(w: torch.Tensor, x: float, lr: float, *, shared: bool = False) -> float:
+def chain_step(
+    w: torch.Tensor, x: float, lr: float, *, shared: bool = False
+) -> float:
     r""":math:`\hat y` after one gradient step on :math:`L = \hat y = x \prod_i w_i`, by autograd.
 
     ``w`` is a float64 tensor of the k weights (with ``shared=True``, k copies of one weight).
     Arguments are not checked here: call :func:`product_network_step`.
     """
     k = len(w)
-    if shared:                              # one weight used k times: y = x w^k
+    if shared:  # one weight used k times: y = x w^k
         w = w[:1]
     w = w.clone().requires_grad_(True)
     y = x * (w.pow(k).sum() if shared else torch.prod(w))
-    (g,) = torch.autograd.grad(y, w)        # g_i = x prod_{j != i} w_j
-    w_new = w.detach() - lr * g             # all weights move at once
+    (g,) = torch.autograd.grad(y, w)  # g_i = x prod_{j != i} w_j
+    w_new = w.detach() - lr * g  # all weights move at once
     return float(x * (w_new.pow(k).sum() if shared else torch.prod(w_new)))
 
 
@@ -93,8 +104,10 @@ def product_update_polynomial(ws, x: float) -> np.ndarray:
     w = _weights(ws).numpy()
     x = _args.real("x", x)
     if (w == 0).any():
-        raise ValueError(f"ws must be non-zero for the expansion "
-                         f"(it divides by prod(w)), got {w.tolist()}")
+        raise ValueError(
+            "ws must be non-zero for the expansion "
+            f"(it divides by prod(w)), got {w.tolist()}"
+        )
     return step_polynomial(w, x)
 
 
@@ -104,13 +117,15 @@ def step_polynomial(w: np.ndarray, x: float) -> np.ndarray:
     :func:`product_update_polynomial`.
     """
     kappa = float(np.prod(w))
-    poly = np.array([1.0])          # coefficients in eps, lowest order first
-    for wi in w:                    # multiply by (w_i^2 - eps x kappa)
-        poly = np.convolve(poly, [wi ** 2, -x * kappa])
+    poly = np.array([1.0])  # coefficients in eps, lowest order first
+    for wi in w:  # multiply by (w_i^2 - eps x kappa)
+        poly = np.convolve(poly, [wi**2, -x * kappa])
     return x / kappa * poly
 
 
-def product_network_forward(x, w, gamma=None, beta=None, *, k: int, eps: float = 0.0):
+def product_network_forward(
+    x, w, gamma=None, beta=None, *, k: int, eps: float = 0.0
+):
     r"""The chain's outputs on a batch (1-D tensor ``x``), :math:`h = x\, w_1 \cdots w_k`, batch-normalized when ``gamma`` is given.
 
     ``w`` holds the k weights, or ONE weight used by all k layers (``len(w) == 1``: :math:`h = x w^k`).
@@ -119,16 +134,25 @@ def product_network_forward(x, w, gamma=None, beta=None, *, k: int, eps: float =
     """
     from .nn import batch_norm
 
-    h = x * (w.pow(k).sum() if len(w) == 1 else torch.prod(w))   # x w_1 ... w_k
+    h = x * (w.pow(k).sum() if len(w) == 1 else torch.prod(w))  # x w_1 ... w_k
     if gamma is None:
         return h
     y = batch_norm(h[:, None], None, None, gamma, beta, training=True, eps=eps)
-    return y[:, 0]                                                  # gamma BN(h) + beta
+    return y[:, 0]  # gamma BN(h) + beta
 
 
-def product_network_batch_step(ws, x: torch.Tensor, y: torch.Tensor, lr: float, *,
-                               shared: bool = False, normalize: bool = False,
-                               gamma: float = 1.0, beta: float = 0.0, eps: float = 0.0) -> dict:
+def product_network_batch_step(
+    ws,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    *,
+    shared: bool = False,
+    normalize: bool = False,
+    gamma: float = 1.0,
+    beta: float = 0.0,
+    eps: float = 0.0,
+) -> dict:
     r"""One gradient step of the deep linear network :math:`h = x\, w_1 \cdots w_k` on a batch, with or
     without batch normalization of its output, under the squared loss
     :math:`L = \frac{1}{2m}\sum_j (\hat y_j - y_j)^2`.
@@ -157,7 +181,9 @@ def product_network_batch_step(ws, x: torch.Tensor, y: torch.Tensor, lr: float, 
     _args.tensor("y", y, ndim=1, floating=True)
     _args.same_length(("x", "y"), x, y)
     if len(x) < 2:
-        raise ValueError(f"x must hold a batch of at least 2 values, got {len(x)}")
+        raise ValueError(
+            f"x must hold a batch of at least 2 values, got {len(x)}"
+        )
     lr = _args.real("lr", lr, low=0.0)
     eps = _args.real("eps", eps, low=0.0)
     x, y = x.to(torch.float64), y.to(torch.float64)
@@ -168,14 +194,22 @@ def product_network_batch_step(ws, x: torch.Tensor, y: torch.Tensor, lr: float, 
     beta = _args.real("beta", beta)
     params = [free]
     if normalize:
-        params += [torch.tensor([gamma], dtype=torch.float64, requires_grad=True),
-                   torch.tensor([beta], dtype=torch.float64, requires_grad=True)]
-    loss = 0.5 * ((product_network_forward(x, *params, k=k, eps=eps) - y) ** 2).mean()
+        params += [
+            torch.tensor([gamma], dtype=torch.float64, requires_grad=True),
+            torch.tensor([beta], dtype=torch.float64, requires_grad=True),
+        ]
+    loss = (
+        0.5
+        * ((product_network_forward(x, *params, k=k, eps=eps) - y) ** 2).mean()
+    )
     grads = torch.autograd.grad(loss, params)
     with torch.no_grad():
         new = [p - lr * gp for p, gp in zip(params, grads)]
         out = product_network_forward(x, *new, k=k, eps=eps)
-    return {"output": out, "loss": float(loss.detach()), "grad_w": grads[0],
-            "grad_gamma": grads[1] if normalize else None,
-            "grad_beta": grads[2] if normalize else None}
-
+    return {
+        "output": out,
+        "loss": float(loss.detach()),
+        "grad_w": grads[0],
+        "grad_gamma": grads[1] if normalize else None,
+        "grad_beta": grads[2] if normalize else None,
+    }

@@ -1,4 +1,5 @@
 """Device choice, seeds and the FULL switch: ``setup`` does all of it in every chapter's first cell."""
+
 from __future__ import annotations
 
 import os
@@ -24,13 +25,22 @@ def device(prefer: str | None = None) -> torch.device:
     Returns:
         a ``torch.device``.
     """
-    prefer = prefer if prefer is not None else os.environ.get("COURSEKIT_DEVICE") or None
+    prefer = (
+        prefer
+        if prefer is not None
+        else os.environ.get("COURSEKIT_DEVICE") or None
+    )
     if prefer is not None:
         if not isinstance(prefer, str):
-            raise TypeError(f"prefer must be a device name string, got {type(prefer).__name__}")
+            raise TypeError(
+                "prefer must be a device name string, got"
+                f" {type(prefer).__name__}"
+            )
         dev = torch.device(prefer)
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"prefer={prefer!r} but CUDA is not available on this machine")
+            raise ValueError(
+                f"prefer={prefer!r} but CUDA is not available on this machine"
+            )
         return dev
     if torch.cuda.is_available():
         return torch.device(type="cuda", index=0)
@@ -68,7 +78,9 @@ def full_mode(default: bool = False) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ValueError(f"COURSEKIT_FULL must be one of 1/0/true/false/yes/no, got {raw!r}")
+    raise ValueError(
+        f"COURSEKIT_FULL must be one of 1/0/true/false/yes/no, got {raw!r}"
+    )
 
 
 class Setup(NamedTuple):

@@ -9,6 +9,7 @@ At the current weights :math:`\\theta` with minibatch gradient :math:`g = \\nabl
 - the **effective smoothness** :math:`\\max_\\eta \\|\\nabla L(\\theta - \\eta g) - g\\| / \\|\\eta g\\|`, a local
   Lipschitz constant of the gradient (the :math:`\\beta` of :math:`\\beta`-smoothness) along the path.
 """
+
 from __future__ import annotations
 
 import copy
@@ -26,11 +27,21 @@ __all__ = ["probe_along_gradient", "train_with_probes"]
 
 
 def _flat_grad(params) -> torch.Tensor:
-    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
+    return torch.cat(
+        [
+            (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+            for p in params
+        ]
+    )
 
 
-def probe_along_gradient(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, step_sizes,
-                         loss_fn: Callable = F.cross_entropy) -> dict:
+def probe_along_gradient(
+    model: torch.nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    step_sizes,
+    loss_fn: Callable = F.cross_entropy,
+) -> dict:
     """Loss and gradient at :math:`\\theta - \\eta g` for every step size, on the batch (X, y).
 
     The model is probed in its current mode (training mode: batch statistics for batch norm) and left exactly
@@ -41,11 +52,15 @@ def probe_along_gradient(model: torch.nn.Module, X: torch.Tensor, y: torch.Tenso
         "smoothness"}``.
     """
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
     _args.tensor("X", X)
     _args.tensor("y", y)
     _args.same_length(("X", "y"), X, y)
-    etas = [_args.positive(f"step_sizes[{i}]", s) for i, s in enumerate(step_sizes)]
+    etas = [
+        _args.positive(f"step_sizes[{i}]", s) for i, s in enumerate(step_sizes)
+    ]
     if not etas:
         raise ValueError("step_sizes must hold at least one value")
     params = [p for p in model.parameters() if p.requires_grad]
@@ -69,7 +84,9 @@ def probe_along_gradient(model: torch.nn.Module, X: torch.Tensor, y: torch.Tenso
                 offset = 0
                 for p, p0 in zip(params, saved_params):
                     n = p.numel()
-                    p.copy_(p0 - eta * g[offset:offset + n].view_as(p))   # theta - eta g
+                    p.copy_(
+                        p0 - eta * g[offset : offset + n].view_as(p)
+                    )  # theta - eta g
                     offset += n
             loss, grad = loss_and_grad()
             losses.append(loss)
@@ -85,16 +102,36 @@ def probe_along_gradient(model: torch.nn.Module, X: torch.Tensor, y: torch.Tenso
                 if v is not None:
                     buffers[k].copy_(v)
     gnorm = float(torch.linalg.vector_norm(g))
-    losses, changes, etas_a = np.array(losses), np.array(changes), np.array(etas)
-    return {"step_sizes": etas_a, "loss": losses, "loss0": loss0, "grad_norm": gnorm,
-            "loss_range": float(max(losses.max(), loss0) - min(losses.min(), loss0)),
-            "grad_change": float(changes.max()),
-            "smoothness": float((changes / (etas_a * max(gnorm, 1e-30))).max())}
+    losses, changes, etas_a = (
+        np.array(losses),
+        np.array(changes),
+        np.array(etas),
+    )
+    return {
+        "step_sizes": etas_a,
+        "loss": losses,
+        "loss0": loss0,
+        "grad_norm": gnorm,
+        "loss_range": float(
+            max(losses.max(), loss0) - min(losses.min(), loss0)
+        ),
+        "grad_change": float(changes.max()),
+        "smoothness": float((changes / (etas_a * max(gnorm, 1e-30))).max()),
+    }
 
 
-def train_with_probes(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: tuple, *, steps: int,
-                      batch_size: int, step_sizes, probe_every: int = 10, loss_fn: Callable = F.cross_entropy,
-                      generator: torch.Generator | None = None) -> dict:
+def train_with_probes(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: tuple,
+    *,
+    steps: int,
+    batch_size: int,
+    step_sizes,
+    probe_every: int = 10,
+    loss_fn: Callable = F.cross_entropy,
+    generator: torch.Generator | None = None,
+) -> dict:
     """Train with minibatch steps and, every ``probe_every`` steps, probe the landscape along the gradient.
 
     The loop is :func:`coursekit.train.fit` (the probe runs before each step, on that step's
@@ -113,11 +150,20 @@ def train_with_probes(model: torch.nn.Module, optimizer: torch.optim.Optimizer, 
     batch_size = _args.positive_int("batch_size", batch_size)
     probe_every = _args.positive_int("probe_every", probe_every)
     if batch_size > len(X):
-        raise ValueError(f"batch_size={batch_size} is larger than the training set ({len(X)} examples)")
-    out = {"step": [], "loss_range": [], "grad_change": [], "smoothness": [], "grad_norm": [],
-           "probe_losses": []}
+        raise ValueError(
+            f"batch_size={batch_size} is larger than the training set ({len(X)}"
+            " examples)"
+        )
+    out = {
+        "step": [],
+        "loss_range": [],
+        "grad_change": [],
+        "smoothness": [],
+        "grad_norm": [],
+        "probe_losses": [],
+    }
 
-    def probe(step, Xb, yb):                  # before the step, on the step's own minibatch
+    def probe(step, Xb, yb):  # before the step, on the step's own minibatch
         if step % probe_every == 0:
             result = probe_along_gradient(model, Xb, yb, step_sizes, loss_fn)
             out["step"].append(step)
@@ -126,8 +172,18 @@ def train_with_probes(model: torch.nn.Module, optimizer: torch.optim.Optimizer, 
             out["probe_losses"].append(result["loss"])
 
     epochs = math.ceil(steps / (len(X) // batch_size))
-    history = fit(model, optimizer, train, epochs=epochs, batch_size=batch_size, loss_fn=loss_fn,
-                  generator=generator, max_steps=steps, eval_train=False, before_step=probe,
-                  drop_last=True)
+    history = fit(
+        model,
+        optimizer,
+        train,
+        epochs=epochs,
+        batch_size=batch_size,
+        loss_fn=loss_fn,
+        generator=generator,
+        max_steps=steps,
+        eval_train=False,
+        before_step=probe,
+        drop_last=True,
+    )
     out["loss"] = history.steps["loss"]
     return {k: np.array(v) for k, v in out.items()}

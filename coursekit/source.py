@@ -43,7 +43,9 @@ def _without_docstring(text: str) -> str:
     tree = ast.parse(textwrap.dedent(text))
     node = tree.body[0] if tree.body else None
     if (
-        not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        not isinstance(
+            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        )
         or not node.body
     ):
         return text
@@ -82,7 +84,9 @@ def regions(text: str) -> dict[str, tuple[int, int]]:
             name, first = opened["name"], i + 1
         elif _REGION_END.match(line):
             if name is None:
-                raise ValueError(f"'# endregion' on line {i + 1} closes no region")
+                raise ValueError(
+                    f"'# endregion' on line {i + 1} closes no region"
+                )
             found[name], name = (first, i), None
     if name is not None:
         raise ValueError(f"region {name!r} is not closed by '# endregion'")
@@ -98,10 +102,7 @@ def _without_markers(lines: list[str]) -> list[str]:
 
 
 def show(
-    obj,
-    *,
-    region: str | None = None,
-    docstring: bool = False,
+    obj, *, region: str | None = None, docstring: bool = False
 ) -> SourceCode:
     """Return the source of a coursekit function, class or method for display.
 

@@ -15,6 +15,7 @@ step for a whole batch reads ``Z = h_theta(X W_e' + Z S')``.
     encoder = LISTA(W_d, alpha=0.2, num_iters=1)                    # starts as 2 steps of ISTA, then trains
     bcd = block_coordinate_descent(X, num_atoms=8, alpha=0.1)       # codes and atoms in alternation
 """
+
 from __future__ import annotations
 
 import math
@@ -26,15 +27,29 @@ from torch import nn
 from . import _args
 
 __all__ = [
-    "soft_threshold", "energy", "lipschitz_constant", "ista_operators", "Iterates", "ista", "fista",
-    "optimality_violation", "optimal_codes", "code_error", "code_loss", "Dictionary", "learn_dictionary", "LISTA",
-    "block_coordinate_descent", "alternate_blocks",
+    "soft_threshold",
+    "energy",
+    "lipschitz_constant",
+    "ista_operators",
+    "Iterates",
+    "ista",
+    "fista",
+    "optimality_violation",
+    "optimal_codes",
+    "code_error",
+    "code_loss",
+    "Dictionary",
+    "learn_dictionary",
+    "LISTA",
+    "block_coordinate_descent",
+    "alternate_blocks",
     "ista_surrogate",
 ]
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # The energy and its proximal operator
+
 
 def _check_threshold(v, theta):
     """Check the input and threshold of :func:`soft_threshold`; returns theta."""
@@ -69,9 +84,15 @@ def _inputs(x: torch.Tensor, W_d: torch.Tensor) -> tuple[torch.Tensor, bool]:
     _args.tensor("W_d", W_d, ndim=2, floating=True)
     _args.tensor("x", x, ndim=(1, 2), floating=True)
     if x.shape[-1] != W_d.shape[0]:
-        raise ValueError(f"x has {x.shape[-1]} features but W_d has {W_d.shape[0]} rows (W_d must be n x m)")
+        raise ValueError(
+            f"x has {x.shape[-1]} features but W_d has {W_d.shape[0]} rows (W_d"
+            " must be n x m)"
+        )
     if x.dtype != W_d.dtype or x.device != W_d.device:
-        raise ValueError(f"x and W_d must share dtype and device, got {x.dtype}/{x.device} and {W_d.dtype}/{W_d.device}")
+        raise ValueError(
+            f"x and W_d must share dtype and device, got {x.dtype}/{x.device}"
+            f" and {W_d.dtype}/{W_d.device}"
+        )
     return (x.unsqueeze(0), True) if x.ndim == 1 else (x, False)
 
 
@@ -79,11 +100,16 @@ def _codes(name: str, z: torch.Tensor, batch: int, m: int) -> torch.Tensor:
     _args.tensor(name, z, ndim=(1, 2), floating=True)
     z2 = z.unsqueeze(0) if z.ndim == 1 else z
     if z2.shape != (batch, m):
-        raise ValueError(f"{name} must have shape ({batch}, {m}) to match x and W_d, got {tuple(z.shape)}")
+        raise ValueError(
+            f"{name} must have shape ({batch}, {m}) to match x and W_d, got"
+            f" {tuple(z.shape)}"
+        )
     return z2
 
 
-def energy(x: torch.Tensor, z: torch.Tensor, W_d: torch.Tensor, alpha: float) -> torch.Tensor:
+def energy(
+    x: torch.Tensor, z: torch.Tensor, W_d: torch.Tensor, alpha: float
+) -> torch.Tensor:
     """The sparse-coding energy of each input, E(x, z) = 1/2 ||x - W_d z||^2 + alpha ||z||_1.
 
     Args:
@@ -119,8 +145,10 @@ def _step_constant(W_d: torch.Tensor, L: float | None) -> float:
         return L_min
     L = _args.positive("L", L)
     if L < L_min * (1 - 1e-6):
-        raise ValueError(f"L must be >= the largest eigenvalue of W_d'W_d ({L_min:.6g}) "
-                         f"for ISTA to converge, got {L}")
+        raise ValueError(
+            f"L must be >= the largest eigenvalue of W_d'W_d ({L_min:.6g}) "
+            f"for ISTA to converge, got {L}"
+        )
     return L
 
 
@@ -139,15 +167,16 @@ def ista_operators(W_d: torch.Tensor, alpha: float, L: float | None = None):
         threshold (a float).
     """
     alpha = _args.real("alpha", alpha, low=0.0)
-    L = _step_constant(W_d, L)          # default: the largest eigenvalue of W_d'W_d
+    L = _step_constant(W_d, L)  # default: the largest eigenvalue of W_d'W_d
     m = W_d.shape[1]
     W_e = W_d.T / L
     S = torch.eye(m, dtype=W_d.dtype, device=W_d.device) - W_d.T @ W_d / L
     return W_e, S, alpha / L
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # ISTA and FISTA
+
 
 @dataclass
 class Iterates:
@@ -170,9 +199,15 @@ class _Recorder:
     def __init__(self, x, W_d, alpha, num_iters, L, z_star):
         self.X, self.single = _inputs(x, W_d)
         self.alpha = _args.real("alpha", alpha, low=0.0)
-        self.num_iters = _args.positive_int("num_iters", num_iters, allow_zero=True)
+        self.num_iters = _args.positive_int(
+            "num_iters", num_iters, allow_zero=True
+        )
         self.W_d = W_d
-        self.Z_star = None if z_star is None else _codes("z_star", z_star, len(self.X), W_d.shape[1])
+        self.Z_star = (
+            None
+            if z_star is None
+            else _codes("z_star", z_star, len(self.X), W_d.shape[1])
+        )
         self.operators = ista_operators(W_d, self.alpha, L)
         self.energies, self.errors = [], []
 
@@ -183,12 +218,21 @@ class _Recorder:
 
     def result(self, Z: torch.Tensor) -> Iterates:
         error = torch.stack(self.errors) if self.errors else None
-        return Iterates(Z[0] if self.single else Z, torch.stack(self.energies), error)
+        return Iterates(
+            Z[0] if self.single else Z, torch.stack(self.energies), error
+        )
 
 
 @torch.no_grad()
-def ista(x: torch.Tensor, W_d: torch.Tensor, alpha: float, num_iters: int = 100, *, L: float | None = None,
-         z_star: torch.Tensor | None = None) -> Iterates:
+def ista(
+    x: torch.Tensor,
+    W_d: torch.Tensor,
+    alpha: float,
+    num_iters: int = 100,
+    *,
+    L: float | None = None,
+    z_star: torch.Tensor | None = None,
+) -> Iterates:
     """ISTA (Daubechies et al. 2004): iterate z_{k+1} = h_theta(W_e x + S z_k) from z_0 = 0.
 
     With W_e = W_d'/L, S = I - W_d'W_d/L and theta = alpha/L (see :func:`ista_operators`), each step
@@ -224,16 +268,25 @@ def ista_iterates(B: torch.Tensor, S: torch.Tensor, theta, num_iters: int):
 
     :func:`ista` checks the arguments and records the energy of every iterate.
     """
-    Z = torch.zeros_like(B)                         # z_0 = 0
+    Z = torch.zeros_like(B)  # z_0 = 0
     yield Z
     for _ in range(num_iters):
-        Z = soft_threshold(B + Z @ S.T, theta)      # z_{k+1} = h_theta(W_e x + S z_k)
+        Z = soft_threshold(
+            B + Z @ S.T, theta
+        )  # z_{k+1} = h_theta(W_e x + S z_k)
         yield Z
 
 
 @torch.no_grad()
-def fista(x: torch.Tensor, W_d: torch.Tensor, alpha: float, num_iters: int = 100, *, L: float | None = None,
-          z_star: torch.Tensor | None = None) -> Iterates:
+def fista(
+    x: torch.Tensor,
+    W_d: torch.Tensor,
+    alpha: float,
+    num_iters: int = 100,
+    *,
+    L: float | None = None,
+    z_star: torch.Tensor | None = None,
+) -> Iterates:
     """FISTA (Beck & Teboulle 2009): ISTA's step taken from an extrapolated point.
 
         z_k     = h_theta(W_e x + S y_k)
@@ -254,22 +307,28 @@ def fista(x: torch.Tensor, W_d: torch.Tensor, alpha: float, num_iters: int = 100
 def fista_iterates(B: torch.Tensor, S: torch.Tensor, theta, num_iters: int):
     """Yield FISTA's codes z_0 = 0, z_1, ..., z_K (arguments as in :func:`ista_iterates`)
 
-        z_k     = h_theta(W_e x + S y_k)
-        t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2
-        y_{k+1} = z_k + (t_k - 1) / t_{k+1} (z_k - z_{k-1})
+    z_k     = h_theta(W_e x + S y_k)
+    t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2
+    y_{k+1} = z_k + (t_k - 1) / t_{k+1} (z_k - z_{k-1})
     """
-    Z = Y = torch.zeros_like(B)                     # z_0 = y_1 = 0
+    Z = Y = torch.zeros_like(B)  # z_0 = y_1 = 0
     t = 1.0
     yield Z
     for _ in range(num_iters):
-        Z_new = soft_threshold(B + Y @ S.T, theta)  # the ISTA step, taken from y_k
+        Z_new = soft_threshold(
+            B + Y @ S.T, theta
+        )  # the ISTA step, taken from y_k
         t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
-        Y = Z_new + ((t - 1) / t_new) * (Z_new - Z) # extrapolate along z_k - z_{k-1}
+        Y = Z_new + ((t - 1) / t_new) * (
+            Z_new - Z
+        )  # extrapolate along z_k - z_{k-1}
         Z, t = Z_new, t_new
         yield Z
 
 
-def optimality_violation(x: torch.Tensor, z: torch.Tensor, W_d: torch.Tensor, alpha: float) -> torch.Tensor:
+def optimality_violation(
+    x: torch.Tensor, z: torch.Tensor, W_d: torch.Tensor, alpha: float
+) -> torch.Tensor:
     """How far each code is from satisfying the optimality condition 0 in dE(x, z).
 
     With the residual correlations r = W_d'(x - W_d z), z minimizes E exactly when
@@ -283,13 +342,22 @@ def optimality_violation(x: torch.Tensor, z: torch.Tensor, W_d: torch.Tensor, al
     Z = _codes("z", z, len(X), W_d.shape[1])
     alpha = _args.real("alpha", alpha, low=0.0)
     r = (X - Z @ W_d.T) @ W_d
-    v = torch.where(Z != 0, (r - alpha * torch.sign(Z)).abs(), torch.relu(r.abs() - alpha)).amax(1)
+    v = torch.where(
+        Z != 0, (r - alpha * torch.sign(Z)).abs(), torch.relu(r.abs() - alpha)
+    ).amax(1)
     return v[0] if single else v
 
 
 @torch.no_grad()
-def optimal_codes(x: torch.Tensor, W_d: torch.Tensor, alpha: float, *, tol: float = 1e-4,
-                  max_iters: int = 10000, check_every: int = 25) -> torch.Tensor:
+def optimal_codes(
+    x: torch.Tensor,
+    W_d: torch.Tensor,
+    alpha: float,
+    *,
+    tol: float = 1e-4,
+    max_iters: int = 10000,
+    check_every: int = 25,
+) -> torch.Tensor:
     """The minimizers z* = argmin_z E(x, z), by running FISTA to convergence.
 
     FISTA's momentum makes the energy oscillate near the end; restarting it (t = 1) for an input
@@ -316,27 +384,38 @@ def optimal_codes(x: torch.Tensor, W_d: torch.Tensor, alpha: float, *, tol: floa
     check_every = _args.positive_int("check_every", check_every)
     W_e, S, theta = ista_operators(W_d, alpha)
     Z_out = torch.zeros(len(X), W_d.shape[1], dtype=X.dtype, device=X.device)
-    active = torch.arange(len(X), device=X.device)         # the inputs still iterating
+    active = torch.arange(len(X), device=X.device)  # the inputs still iterating
     B = X @ W_e.T
     Z = Y = Z_out
-    t = torch.ones(len(X), 1, dtype=X.dtype, device=X.device)          # one momentum counter per input
+    t = torch.ones(
+        len(X), 1, dtype=X.dtype, device=X.device
+    )  # one momentum counter per input
     for k in range(1, max_iters + 1):
         Z_new = soft_threshold(B + Y @ S.T, theta)
         uphill = ((Y - Z_new) * (Z_new - Z)).sum(1, keepdim=True) > 0
-        t = torch.where(uphill, torch.ones_like(t), t)                  # adaptive restart
+        t = torch.where(uphill, torch.ones_like(t), t)  # adaptive restart
         t_next = (1 + torch.sqrt(1 + 4 * t * t)) / 2
         Y = Z_new + ((t - 1) / t_next) * (Z_new - Z)
         Z, t = Z_new, t_next
         if k % check_every == 0:
             done = optimality_violation(X[active], Z, W_d, alpha) < tol * alpha
-            Z_out[active[done]] = Z[done]                               # converged inputs stop iterating
+            Z_out[active[done]] = Z[done]  # converged inputs stop iterating
             keep = ~done
-            active, B, Z, Y, t = active[keep], B[keep], Z[keep], Y[keep], t[keep]
+            active, B, Z, Y, t = (
+                active[keep],
+                B[keep],
+                Z[keep],
+                Y[keep],
+                t[keep],
+            )
             if len(active) == 0:
                 return Z_out[0] if single else Z_out
     worst = float(optimality_violation(X[active], Z, W_d, alpha).max())
-    raise RuntimeError(f"FISTA did not reach tol={tol} in max_iters={max_iters} steps for {len(active)} of "
-                       f"{len(X)} inputs (largest optimality violation {worst / alpha:.2g} alpha); raise max_iters or tol")
+    raise RuntimeError(
+        f"FISTA did not reach tol={tol} in max_iters={max_iters} steps for"
+        f" {len(active)} of {len(X)} inputs (largest optimality violation"
+        f" {worst / alpha:.2g} alpha); raise max_iters or tol"
+    )
 
 
 def code_error(z: torch.Tensor, z_star: torch.Tensor) -> torch.Tensor:
@@ -344,7 +423,10 @@ def code_error(z: torch.Tensor, z_star: torch.Tensor) -> torch.Tensor:
     _args.tensor("z", z, floating=True)
     _args.tensor("z_star", z_star, floating=True)
     if z.shape != z_star.shape:
-        raise ValueError(f"z and z_star must have the same shape, got {tuple(z.shape)} and {tuple(z_star.shape)}")
+        raise ValueError(
+            f"z and z_star must have the same shape, got {tuple(z.shape)} and"
+            f" {tuple(z_star.shape)}"
+        )
     diff = (z - z_star).pow(2)
     return diff.sum(-1).mean() if diff.ndim > 1 else diff.sum()
 
@@ -354,8 +436,9 @@ def code_loss(z: torch.Tensor, z_star: torch.Tensor) -> torch.Tensor:
     return 0.5 * code_error(z, z_star)
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Dictionary learning
+
 
 @dataclass
 class Dictionary:
@@ -370,9 +453,18 @@ def _unit_columns(D: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def learn_dictionary(X: torch.Tensor, num_atoms: int, alpha: float, *, num_steps: int = 300, batch_size: int = 256,
-                     coding_iters: int = 30, update_iters: int = 5, forget: float = 0.95,
-                     generator: torch.Generator | None = None) -> Dictionary:
+def learn_dictionary(
+    X: torch.Tensor,
+    num_atoms: int,
+    alpha: float,
+    *,
+    num_steps: int = 300,
+    batch_size: int = 256,
+    coding_iters: int = 30,
+    update_iters: int = 5,
+    forget: float = 0.95,
+    generator: torch.Generator | None = None,
+) -> Dictionary:
     """Learn W_d by minimizing the average of min_z E(x, z) over the rows of X (online, in minibatches).
 
     Each step alternates the two blocks of variables (as in Mairal et al. 2010):
@@ -407,30 +499,50 @@ def learn_dictionary(X: torch.Tensor, num_atoms: int, alpha: float, *, num_steps
     forget = _args.fraction("forget", forget)
     P, n = X.shape
     if P < num_atoms:
-        raise ValueError(f"X must have at least num_atoms={num_atoms} rows to draw the initial atoms from, got {P}")
+        raise ValueError(
+            f"X must have at least num_atoms={num_atoms} rows to draw the"
+            f" initial atoms from, got {P}"
+        )
 
     def rows(k):
         return torch.randperm(P, generator=generator)[:k].to(X.device)
 
-    D = _unit_columns(X[rows(num_atoms)].T.clone())                 # initial atoms: random inputs
+    D = _unit_columns(
+        X[rows(num_atoms)].T.clone()
+    )  # initial atoms: random inputs
     A = torch.zeros(num_atoms, num_atoms, dtype=X.dtype, device=X.device)
     B = torch.zeros(n, num_atoms, dtype=X.dtype, device=X.device)
     energies = []
     for _ in range(num_steps):
         Xb = X[rows(min(batch_size, P))]
-        D, A, B, E = dictionary_learning_step(Xb, D, A, B, alpha,
-                                              coding_iters=coding_iters,
-                                              update_iters=update_iters, forget=forget)
+        D, A, B, E = dictionary_learning_step(
+            Xb,
+            D,
+            A,
+            B,
+            alpha,
+            coding_iters=coding_iters,
+            update_iters=update_iters,
+            forget=forget,
+        )
         energies.append(E)
         unused = A.diagonal() < 1e-10
-        if unused.any():                                               # revive dead atoms from the data
+        if unused.any():  # revive dead atoms from the data
             D[:, unused] = _unit_columns(X[rows(int(unused.sum()))].T.clone())
     return Dictionary(D, torch.stack(energies))
 
 
-def dictionary_learning_step(X: torch.Tensor, W_d: torch.Tensor, A: torch.Tensor,
-                             B: torch.Tensor, alpha: float, *, coding_iters: int,
-                             update_iters: int, forget: float):
+def dictionary_learning_step(
+    X: torch.Tensor,
+    W_d: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    alpha: float,
+    *,
+    coding_iters: int,
+    update_iters: int,
+    forget: float,
+):
     """One minibatch of :func:`learn_dictionary`: code X with FISTA, then update W_d.
 
         A <- forget A + Z'Z / b,   B <- forget B + X'Z / b,
@@ -445,21 +557,29 @@ def dictionary_learning_step(X: torch.Tensor, W_d: torch.Tensor, A: torch.Tensor
     B = forget * B + X.T @ Z / len(X)
     step = 1.0 / max(float(torch.linalg.matrix_norm(A, ord=2)), 1e-12)
     for _ in range(update_iters):
-        W_d = _unit_columns(W_d - step * (W_d @ A - B))   # projected gradient step
+        W_d = _unit_columns(
+            W_d - step * (W_d @ A - B)
+        )  # projected gradient step
     return W_d, A, B, E
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # LISTA
 
-def lista_forward(x: torch.Tensor, W_e: torch.Tensor, S: torch.Tensor,
-                  theta: torch.Tensor, num_iters: int) -> torch.Tensor:
+
+def lista_forward(
+    x: torch.Tensor,
+    W_e: torch.Tensor,
+    S: torch.Tensor,
+    theta: torch.Tensor,
+    num_iters: int,
+) -> torch.Tensor:
     """LISTA's codes: Z(0) = h_theta(W_e x), Z(t) = h_theta(W_e x + S Z(t - 1)), t = 1..T.
 
     :meth:`LISTA.forward` checks ``x`` and calls this with its learned W_e, S and theta.
     """
-    B = x @ W_e.T                         # W_e x, shared by every step
-    Z = soft_threshold(B, theta)          # Z(0)
+    B = x @ W_e.T  # W_e x, shared by every step
+    Z = soft_threshold(B, theta)  # Z(0)
     for _ in range(num_iters):
         Z = soft_threshold(B + Z @ S.T, theta)
     return Z
@@ -484,19 +604,35 @@ class LISTA(nn.Module):
         L: the ISTA step constant used for the initialization (default: the largest eigenvalue of W_d'W_d).
     """
 
-    def __init__(self, W_d: torch.Tensor, alpha: float, num_iters: int = 1, *, L: float | None = None):
+    def __init__(
+        self,
+        W_d: torch.Tensor,
+        alpha: float,
+        num_iters: int = 1,
+        *,
+        L: float | None = None,
+    ):
         super().__init__()
-        self.num_iters = _args.positive_int("num_iters", num_iters, allow_zero=True)
+        self.num_iters = _args.positive_int(
+            "num_iters", num_iters, allow_zero=True
+        )
         W_e, S, theta = ista_operators(W_d, alpha, L)
         self.W_e = nn.Parameter(W_e.clone())
         self.S = nn.Parameter(S.clone())
-        self.theta = nn.Parameter(torch.full((W_d.shape[1],), theta, dtype=W_d.dtype, device=W_d.device))
+        self.theta = nn.Parameter(
+            torch.full(
+                (W_d.shape[1],), theta, dtype=W_d.dtype, device=W_d.device
+            )
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Codes for a batch of inputs x (B, n) -> (B, m) (or (n,) -> (m,))."""
         _args.tensor("x", x, ndim=(1, 2), floating=True)
         if x.shape[-1] != self.W_e.shape[1]:
-            raise ValueError(f"x has {x.shape[-1]} features but the encoder expects {self.W_e.shape[1]}")
+            raise ValueError(
+                f"x has {x.shape[-1]} features but the encoder expects"
+                f" {self.W_e.shape[1]}"
+            )
         return lista_forward(x, self.W_e, self.S, self.theta, self.num_iters)
 
     def extra_repr(self) -> str:
@@ -504,8 +640,9 @@ class LISTA(nn.Module):
         return f"n={n}, m={m}, T={self.num_iters}"
 
 
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------
 # Block coordinate descent on codes and dictionary together
+
 
 def alternate_blocks(X, W_d, Z, alpha: float, *, rounds: int, inner_steps: int):
     r"""Minimize :math:`J(Z, W_d) = \sum_p E(x_p, z_p)` by turns over the codes and the atoms.
@@ -526,21 +663,30 @@ def alternate_blocks(X, W_d, Z, alpha: float, *, rounds: int, inner_steps: int):
     """
     J = [float(energy(X, Z, W_d, alpha).sum())]
     for _ in range(rounds):
-        L = torch.linalg.matrix_norm(W_d, ord=2) ** 2        # codes (atoms fixed)
+        L = torch.linalg.matrix_norm(W_d, ord=2) ** 2  # codes (atoms fixed)
         for _ in range(inner_steps):
             Z = soft_threshold(Z - (Z @ W_d.T - X) @ W_d / L, alpha / L)
         J.append(float(energy(X, Z, W_d, alpha).sum()))
         L = torch.linalg.matrix_norm(Z.T @ Z, ord=2).clamp(min=1e-12)  # atoms
         for _ in range(inner_steps):
             W_d = W_d - (Z @ W_d.T - X).T @ Z / L
-            W_d = W_d / W_d.norm(dim=0, keepdim=True).clamp(min=1.0)  # |atom| <= 1
+            W_d = W_d / W_d.norm(dim=0, keepdim=True).clamp(
+                min=1.0
+            )  # |atom| <= 1
         J.append(float(energy(X, Z, W_d, alpha).sum()))
     return W_d, Z, J
 
 
-def block_coordinate_descent(X: torch.Tensor, num_atoms: int, alpha: float, *, rounds: int = 30,
-                             inner_steps: int = 20, generator: torch.Generator | None = None,
-                             W_d0: torch.Tensor | None = None) -> dict:
+def block_coordinate_descent(
+    X: torch.Tensor,
+    num_atoms: int,
+    alpha: float,
+    *,
+    rounds: int = 30,
+    inner_steps: int = 20,
+    generator: torch.Generator | None = None,
+    W_d0: torch.Tensor | None = None,
+) -> dict:
     r"""Learn a dictionary and the codes of X together by block coordinate descent on the energy.
 
     Minimizes :math:`J(Z, W_d) = \sum_p E(x_p, z_p) = \tfrac12 \|X - Z W_d^\top\|_F^2 + \alpha\|Z\|_1`
@@ -568,23 +714,40 @@ def block_coordinate_descent(X: torch.Tensor, num_atoms: int, alpha: float, *, r
     rounds = _args.positive_int("rounds", rounds)
     inner_steps = _args.positive_int("inner_steps", inner_steps)
     n = X.shape[1]
-    if W_d0 is None:                                    # random unit atoms, drawn one at a time
-        W_d = torch.randn(m, n, generator=generator, dtype=X.dtype).T.to(X.device)
+    if W_d0 is None:  # random unit atoms, drawn one at a time
+        W_d = torch.randn(m, n, generator=generator, dtype=X.dtype).T.to(
+            X.device
+        )
         W_d = W_d / W_d.norm(dim=0, keepdim=True)
     else:
-        W_d = _args.tensor("W_d0", W_d0, ndim=2, floating=True).to(dtype=X.dtype, device=X.device)
+        W_d = _args.tensor("W_d0", W_d0, ndim=2, floating=True).to(
+            dtype=X.dtype, device=X.device
+        )
         if W_d.shape != (n, m):
-            raise ValueError(f"W_d0 must have shape {(n, m)} (n features x num_atoms), "
-                             f"got {tuple(W_d.shape)}")
+            raise ValueError(
+                f"W_d0 must have shape {(n, m)} (n features x num_atoms), "
+                f"got {tuple(W_d.shape)}"
+            )
         W_d = W_d / W_d.norm(dim=0, keepdim=True).clamp(min=1.0)
     Z = torch.zeros(len(X), m, dtype=X.dtype, device=X.device)
-    W_d, Z, J = alternate_blocks(X, W_d, Z, alpha, rounds=rounds, inner_steps=inner_steps)
+    W_d, Z, J = alternate_blocks(
+        X, W_d, Z, alpha, rounds=rounds, inner_steps=inner_steps
+    )
     return {"W_d": W_d, "Z": Z, "energy": torch.tensor(J, dtype=torch.float64)}
-# ----------------------------------------------------------------------------------
+
+
+# ------------------------------------------------------------------------------
 # ISTA as majorization-minimization
 
-def ista_surrogate(x: torch.Tensor, z: torch.Tensor, z_k: torch.Tensor,
-                   W_d: torch.Tensor, alpha: float, L: float) -> torch.Tensor:
+
+def ista_surrogate(
+    x: torch.Tensor,
+    z: torch.Tensor,
+    z_k: torch.Tensor,
+    W_d: torch.Tensor,
+    alpha: float,
+    L: float,
+) -> torch.Tensor:
     """The upper bound that one ISTA step from z_k minimizes, at the codes z.
 
         Q_L(z; z_k) = g(z_k) + grad g(z_k)'(z - z_k) + L/2 ||z - z_k||^2
@@ -613,8 +776,12 @@ def ista_surrogate(x: torch.Tensor, z: torch.Tensor, z_k: torch.Tensor,
     Z_k = _codes("z_k", z_k, len(X), W_d.shape[1])
     alpha = _args.real("alpha", alpha, low=0.0)
     L = _args.positive("L", L)
-    residual = X - Z_k @ W_d.T                    # x - W_d z_k, one row per input
+    residual = X - Z_k @ W_d.T  # x - W_d z_k, one row per input
     step = Z - Z_k
-    Q = (0.5 * residual.pow(2).sum(1) - (residual @ W_d * step).sum(1)
-         + 0.5 * L * step.pow(2).sum(1) + alpha * Z.abs().sum(1))
+    Q = (
+        0.5 * residual.pow(2).sum(1)
+        - (residual @ W_d * step).sum(1)
+        + 0.5 * L * step.pow(2).sum(1)
+        + alpha * Z.abs().sum(1)
+    )
     return Q[0] if single else Q

@@ -6,6 +6,7 @@ training and validation sets). When the loss becomes NaN or infinite it stops wi
 :class:`DivergenceError` that says what happened and what to try, instead of training on
 garbage.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,15 @@ from . import _args
 from .data import batches
 from .runtime import full_mode
 
-__all__ = ["History", "DivergenceError", "check_divergence", "fit", "evaluate", "grad_norm",
-           "greedy_supervised_pretraining"]
+__all__ = [
+    "History",
+    "DivergenceError",
+    "check_divergence",
+    "fit",
+    "evaluate",
+    "grad_norm",
+    "greedy_supervised_pretraining",
+]
 
 
 class DivergenceError(RuntimeError):
@@ -45,7 +53,9 @@ class Table:
         if not self.rows or key not in self.rows[-1]:
             known = sorted(self.rows[-1]) if self.rows else []
             raise KeyError(f"no column {key!r}; recorded columns: {known}")
-        return np.array([row.get(key, np.nan) for row in self.rows], dtype=float)
+        return np.array(
+            [row.get(key, np.nan) for row in self.rows], dtype=float
+        )
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -67,8 +77,11 @@ class History:
         self.diverged = False
 
     def __repr__(self) -> str:
-        return (f"History({len(self.steps)} steps: {self.steps.columns}; "
-                f"{len(self.epochs)} epochs: {self.epochs.columns}; diverged={self.diverged})")
+        return (
+            f"History({len(self.steps)} steps: {self.steps.columns};"
+            f" {len(self.epochs)} epochs: {self.epochs.columns};"
+            f" diverged={self.diverged})"
+        )
 
 
 def grad_norm(parameters) -> float:
@@ -76,12 +89,22 @@ def grad_norm(parameters) -> float:
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return 0.0
-    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+    return float(
+        torch.linalg.vector_norm(
+            torch.stack([torch.linalg.vector_norm(g) for g in grads])
+        )
+    )
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn: Callable = F.cross_entropy,
-             *, batch_size: int = 4096) -> dict:
+def evaluate(
+    model: torch.nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: Callable = F.cross_entropy,
+    *,
+    batch_size: int = 4096,
+) -> dict:
     """Loss (and, for class labels, 0-1 error and accuracy) of ``model`` on (X, y), in eval mode.
 
     Returns:
@@ -112,8 +135,14 @@ def evaluate(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn: 
     return result
 
 
-def check_divergence(loss: float, history: History, *, where: str, lr=None,
-                     on_divergence: str = "raise") -> bool:
+def check_divergence(
+    loss: float,
+    history: History,
+    *,
+    where: str,
+    lr=None,
+    on_divergence: str = "raise",
+) -> bool:
     """The divergence policy of every coursekit training loop: a NaN or infinite loss stops training.
 
     Returns ``False`` while ``loss`` is finite. Otherwise marks ``history.diverged`` and raises a
@@ -131,19 +160,36 @@ def check_divergence(loss: float, history: History, *, where: str, lr=None,
         return False
     history.diverged = True
     rate = "" if lr is None else f" (learning rate {lr})"
-    message = (f"Training diverged at {where}: the loss became {loss}{rate}. The steps overshot until "
-               f"the numbers overflowed; try a smaller learning rate, gradient clipping, or normalized inputs.")
+    message = (
+        f"Training diverged at {where}: the loss became {loss}{rate}. The steps"
+        " overshot until the numbers overflowed; try a smaller learning rate,"
+        " gradient clipping, or normalized inputs."
+    )
     if on_divergence == "raise":
         raise DivergenceError(message, history)
     return True
 
 
-def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: tuple, *, epochs: int = 1,
-        batch_size: int | None = None, loss_fn: Callable = F.cross_entropy, val: tuple | None = None,
-        shuffle: bool = True, generator: torch.Generator | None = None, scheduler=None, max_steps: int | None = None,
-        eval_train: bool | str = True, on_divergence: str = "raise", progress: bool | None = None,
-        batch_loss: Callable | None = None, before_step: Callable | None = None,
-        drop_last: bool = False) -> History:
+def fit(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: tuple,
+    *,
+    epochs: int = 1,
+    batch_size: int | None = None,
+    loss_fn: Callable = F.cross_entropy,
+    val: tuple | None = None,
+    shuffle: bool = True,
+    generator: torch.Generator | None = None,
+    scheduler=None,
+    max_steps: int | None = None,
+    eval_train: bool | str = True,
+    on_divergence: str = "raise",
+    progress: bool | None = None,
+    batch_loss: Callable | None = None,
+    before_step: Callable | None = None,
+    drop_last: bool = False,
+) -> History:
     """Train ``model`` with ``optimizer`` on minibatches of ``train = (X, y)``.
 
     Each step evaluates a closure (zero the gradients, compute the minibatch loss, backpropagate),
@@ -181,9 +227,14 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: tuple, 
         train_loss/train_error (if eval_train), val_loss/val_error (if val), time.
     """
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        raise TypeError(
+            "optimizer must be a torch.optim.Optimizer, got"
+            f" {type(optimizer).__name__}"
+        )
     X, y = _pair("train", train)
     if val is not None:
         _pair("val", val)
@@ -192,13 +243,23 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: tuple, 
         max_steps = _args.positive_int("max_steps", max_steps)
     _args.one_of("on_divergence", on_divergence, {"raise", "stop"})
     if not (isinstance(eval_train, bool) or eval_train == "batches"):
-        raise ValueError(f"eval_train must be True, False or 'batches', got {eval_train!r}")
-    for name, hook in (("loss_fn", loss_fn), ("batch_loss", batch_loss), ("before_step", before_step)):
+        raise ValueError(
+            f"eval_train must be True, False or 'batches', got {eval_train!r}"
+        )
+    for name, hook in (
+        ("loss_fn", loss_fn),
+        ("batch_loss", batch_loss),
+        ("before_step", before_step),
+    ):
         if hook is not None and not callable(hook):
-            raise TypeError(f"{name} must be callable, got {type(hook).__name__}")
+            raise TypeError(
+                f"{name} must be callable, got {type(hook).__name__}"
+            )
     if batch_loss is None:
+
         def batch_loss(model, Xb, yb):
             return loss_fn(model(Xb), yb)
+
     show_bar = full_mode() if progress is None else bool(progress)
 
     history = History()
@@ -207,12 +268,20 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: tuple, 
     epoch_iter = range(1, epochs + 1)
     if show_bar:
         from tqdm.auto import tqdm
+
         epoch_iter = tqdm(epoch_iter, desc="epochs")
 
     for epoch in epoch_iter:
         model.train()
         epoch_loss, epoch_seen = 0.0, 0
-        for Xb, yb in batches(X, y, batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last):
+        for Xb, yb in batches(
+            X,
+            y,
+            batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            drop_last=drop_last,
+        ):
             if before_step is not None:
                 before_step(step, Xb, yb)
 
@@ -223,28 +292,60 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: tuple, 
                 return loss
 
             loss = optimizer.step(closure)
-            loss_value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+            loss_value = (
+                float(loss.detach())
+                if isinstance(loss, torch.Tensor)
+                else float(loss)
+            )
             step += 1
             seen += len(Xb)
             epoch_loss += loss_value * len(Xb)
             epoch_seen += len(Xb)
             lr = optimizer.param_groups[0].get("lr", float("nan"))
-            history.steps.append(step=step, epoch=epoch, loss=loss_value, grad_norm=grad_norm(params),
-                                 examples=seen, time=time.perf_counter() - start, lr=lr)
-            if check_divergence(loss_value, history, where=f"epoch {epoch}, step {step}", lr=lr,
-                                on_divergence=on_divergence):
+            history.steps.append(
+                step=step,
+                epoch=epoch,
+                loss=loss_value,
+                grad_norm=grad_norm(params),
+                examples=seen,
+                time=time.perf_counter() - start,
+                lr=lr,
+            )
+            if check_divergence(
+                loss_value,
+                history,
+                where=f"epoch {epoch}, step {step}",
+                lr=lr,
+                on_divergence=on_divergence,
+            ):
                 return history
             if scheduler is not None:
                 scheduler.step()
             if max_steps is not None and step >= max_steps:
                 break
-        row = {"epoch": epoch, "step": step, "time": time.perf_counter() - start}
+        row = {
+            "epoch": epoch,
+            "step": step,
+            "time": time.perf_counter() - start,
+        }
         if eval_train == "batches":
             row["train_loss"] = epoch_loss / max(epoch_seen, 1)
         elif eval_train:
-            row.update({f"train_{k}": v for k, v in evaluate(model, X, y, loss_fn).items() if k != "accuracy"})
+            row.update(
+                {
+                    f"train_{k}": v
+                    for k, v in evaluate(model, X, y, loss_fn).items()
+                    if k != "accuracy"
+                }
+            )
         if val is not None:
-            row.update({f"val_{k}": v for k, v in evaluate(model, *val, loss_fn).items() if k != "accuracy"})
+            row.update(
+                {
+                    f"val_{k}": v
+                    for k, v in evaluate(model, *val, loss_fn).items()
+                    if k != "accuracy"
+                }
+            )
         history.epochs.append(**row)
         if max_steps is not None and step >= max_steps:
             break
@@ -253,7 +354,10 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: tuple, 
 
 def _pair(name: str, data) -> tuple:
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
-        raise TypeError(f"{name} must be a pair (X, y) of tensors, got {type(data).__name__}")
+        raise TypeError(
+            f"{name} must be a pair (X, y) of tensors, got"
+            f" {type(data).__name__}"
+        )
     X, y = data
     _args.tensor(f"{name}[0] (X)", X)
     _args.tensor(f"{name}[1] (y)", y)
@@ -263,9 +367,17 @@ def _pair(name: str, data) -> tuple:
     return X, y
 
 
-def greedy_supervised_pretraining(sizes, train, *, activation="sigmoid",
-                                  epochs_per_layer=5, lr=0.1, batch_size=64,
-                                  generator=None, loss_fn=None):
+def greedy_supervised_pretraining(
+    sizes,
+    train,
+    *,
+    activation="sigmoid",
+    epochs_per_layer=5,
+    lr=0.1,
+    batch_size=64,
+    generator=None,
+    loss_fn=None,
+):
     r"""Greedy layer-wise supervised pretraining of an MLP.
 
     Stage :math:`l = 1, \dots, L-1`: on top of the hidden layers already trained (frozen), add one new
@@ -285,24 +397,33 @@ def greedy_supervised_pretraining(sizes, train, *, activation="sigmoid",
         ``(model, histories)``: an ``nn.Sequential`` with the same layout as
         ``coursekit.nn.mlp(sizes, activation)`` and the :class:`History` of each stage.
     """
-    sizes, act, loss_fn = _pretraining_args(sizes, activation, epochs_per_layer, lr,
-                                            loss_fn)
+    sizes, act, loss_fn = _pretraining_args(
+        sizes, activation, epochs_per_layer, lr, loss_fn
+    )
     trained, histories = [], []
     for l in range(1, len(sizes) - 1):
         new_hidden = [torch.nn.Linear(sizes[l - 1], sizes[l]), act()]
         head = torch.nn.Linear(sizes[l], sizes[-1])
         for p in (p for m in trained for p in m.parameters()):
-            p.requires_grad_(False)                 # earlier layers stay as they are
+            p.requires_grad_(False)  # earlier layers stay as they are
         model = torch.nn.Sequential(*trained, *new_hidden, head)
         new_params = [p for m in (*new_hidden, head) for p in m.parameters()]
         optimizer = torch.optim.SGD(new_params, lr=lr)
-        histories.append(fit(model, optimizer, train, epochs=epochs_per_layer,
-                             batch_size=batch_size, loss_fn=loss_fn,
-                             generator=generator))
+        histories.append(
+            fit(
+                model,
+                optimizer,
+                train,
+                epochs=epochs_per_layer,
+                batch_size=batch_size,
+                loss_fn=loss_fn,
+                generator=generator,
+            )
+        )
         trained += new_hidden
     model = torch.nn.Sequential(*trained, head)
     for p in model.parameters():
-        p.requires_grad_(True)                      # then fine-tune everything
+        p.requires_grad_(True)  # then fine-tune everything
     return model, histories
 
 
@@ -312,11 +433,20 @@ def _pretraining_args(sizes, activation, epochs_per_layer, lr, loss_fn):
 
     sizes = list(sizes)
     if len(sizes) < 3:
-        raise ValueError(f"sizes must have at least one hidden layer (3 entries), got {sizes!r}")
+        raise ValueError(
+            "sizes must have at least one hidden layer (3 entries), got"
+            f" {sizes!r}"
+        )
     sizes = [_args.positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
     _args.one_of("activation", activation, ACTIVATIONS)
     _args.positive_int("epochs_per_layer", epochs_per_layer)
     _args.positive("lr", lr)
     if loss_fn is not None and not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
-    return sizes, ACTIVATIONS[activation], F.cross_entropy if loss_fn is None else loss_fn
+        raise TypeError(
+            f"loss_fn must be callable, got {type(loss_fn).__name__}"
+        )
+    return (
+        sizes,
+        ACTIVATIONS[activation],
+        F.cross_entropy if loss_fn is None else loss_fn,
+    )

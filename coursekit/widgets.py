@@ -45,8 +45,8 @@ def figure_to_html(
     )
     if (
         frame
-    # shown under each frame where all frames are shown at once (the printed
-    # book)
+        # shown under each frame where all frames are shown at once (the printed
+        # book)
     ):
         tag += (
             f'<div class="coursekit-frame-caption">{html.escape(frame)}</div>'

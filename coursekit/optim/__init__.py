@@ -7,8 +7,19 @@ public function on one tensor (``sgd_update``, ``adam_update``, ...): the code t
 prints. The classes call these functions with ``foreach=False``; by default they run a
 multi-tensor fast path that gives the same numbers bit for bit (tests/test_optim_readable.py).
 """
-from .adaptive import (AdaGrad, Adagrad, Adam, AdamW, RMSProp, RMSprop, adagrad_update,
-                       adam_update, ewma, rmsprop_update)
+
+from .adaptive import (
+    AdaGrad,
+    Adagrad,
+    Adam,
+    AdamW,
+    RMSProp,
+    RMSprop,
+    adagrad_update,
+    adam_update,
+    ewma,
+    rmsprop_update,
+)
 from .adadelta import Adadelta, adadelta_step, adadelta_update
 from .averaging import PolyakAverage, polyak_update
 from .delta_bar_delta import DeltaBarDelta, delta_bar_delta_update

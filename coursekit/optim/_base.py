@@ -6,14 +6,15 @@ The checks (from :mod:`coursekit._args`) raise the same kind of message as
 for the other sees familiar errors; non-numbers raise a ``TypeError`` naming the
 argument.
 """
+
 from __future__ import annotations
 
 import torch
 
 from .. import _args
 
-
-# The checks live in coursekit._args (one vocabulary for the whole library); these are
+# The checks live in coursekit._args (one vocabulary for the whole library);
+# these are
 # their names in the optimizers' code.
 check_lr = _args.lr
 check_nonnegative = _args.nonnegative
@@ -41,15 +42,22 @@ def check_foreach(value):
     return check_bool("foreach", value)
 
 
-def check_torch_only(name: str, capturable=False, differentiable=False, fused=None) -> None:
+def check_torch_only(
+    name: str, capturable=False, differentiable=False, fused=None
+) -> None:
     """torch.optim's ``capturable``, ``differentiable`` and ``fused`` (those the torch class
     has) are accepted for code written for torch, but only switched off: coursekit has
     none of these implementations."""
-    for option, value in (("capturable", capturable), ("differentiable", differentiable),
-                          ("fused", fused)):
+    for option, value in (
+        ("capturable", capturable),
+        ("differentiable", differentiable),
+        ("fused", fused),
+    ):
         if value is not None and check_bool(option, value):
-            raise NotImplementedError(f"coursekit.optim.{name} has no {option} implementation "
-                                      f"({option}=True); use torch.optim.{name}")
+            raise NotImplementedError(
+                f"coursekit.optim.{name} has no {option} implementation "
+                f"({option}=True); use torch.optim.{name}"
+            )
 
 
 def scalar(value) -> float:
@@ -62,24 +70,31 @@ def evaluate_closure(closure):
     if closure is None:
         return None
     if not callable(closure):
-        raise TypeError(f"closure must be callable or None, got {type(closure).__name__}")
+        raise TypeError(
+            f"closure must be callable or None, got {type(closure).__name__}"
+        )
     with torch.enable_grad():
         return closure()
 
 
 def per_tensor(values: list):
     """A list of per-tensor scalars for a ``torch._foreach_*`` op, or one scalar when they are all equal
-    (the usual case: all parameters have taken the same number of steps), which is faster."""
+    (the usual case: all parameters have taken the same number of steps), which is faster.
+    """
     first = values[0]
     return first if all(v == first for v in values) else values
 
 
 def _check_gradient(p: torch.Tensor, g: torch.Tensor) -> None:
     if g.is_sparse:
-        raise RuntimeError("coursekit optimizers do not support sparse gradients; "
-                           "use torch.optim.SparseAdam")
+        raise RuntimeError(
+            "coursekit optimizers do not support sparse gradients; "
+            "use torch.optim.SparseAdam"
+        )
     if not p.is_floating_point():
-        raise TypeError(f"parameters must have a real floating dtype, got {p.dtype}")
+        raise TypeError(
+            f"parameters must have a real floating dtype, got {p.dtype}"
+        )
 
 
 def params_with_grad(group: dict, maximize: bool = False) -> tuple[list, list]:
@@ -110,16 +125,23 @@ class ValidatedOptimizer(torch.optim.Optimizer):
     """
 
     _checks: dict = {}
-    _tensor_hyperparameters_refuse_foreach = False   # True for Adam, AdamW (as torch)
+    _tensor_hyperparameters_refuse_foreach = (
+        False  # True for Adam, AdamW (as torch)
+    )
 
     def __init__(self, params, defaults: dict):
         super().__init__(params, self._validate(dict(defaults)))
 
     def _validate(self, group: dict) -> dict:
-        if group.get("foreach") is True and self._tensor_hyperparameters_refuse_foreach:
+        if (
+            group.get("foreach") is True
+            and self._tensor_hyperparameters_refuse_foreach
+        ):
             # torch refuses these (its fast path needs Python numbers); so do we
-            unsupported = ("as a Tensor is not supported for capturable=False "
-                           "and foreach=True")
+            unsupported = (
+                "as a Tensor is not supported for capturable=False "
+                "and foreach=True"
+            )
             if isinstance(group.get("lr"), torch.Tensor):
                 raise ValueError(f"lr {unsupported}")
             for i, beta in enumerate(group.get("betas", ())):
@@ -132,7 +154,9 @@ class ValidatedOptimizer(torch.optim.Optimizer):
 
     def add_param_group(self, param_group: dict) -> None:
         if not isinstance(param_group, dict):
-            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+            raise TypeError(
+                f"param_group must be a dict, got {type(param_group).__name__}"
+            )
         super().add_param_group(self._validate(param_group))
         self._check_group(self.param_groups[-1])
 
@@ -142,7 +166,8 @@ class ValidatedOptimizer(torch.optim.Optimizer):
     def __setstate__(self, state: dict) -> None:
         """Called by ``load_state_dict``. A state_dict saved by ``torch.optim`` (or by
         an older coursekit) lacks coursekit-only group keys: they take this optimizer's
-        defaults. torch stores step counts as tensors: they become the ints we use."""
+        defaults. torch stores step counts as tensors: they become the ints we use.
+        """
         super().__setstate__(state)
         for group in self.param_groups:
             for key, value in self.defaults.items():
@@ -160,5 +185,5 @@ class ValidatedOptimizer(torch.optim.Optimizer):
             g = -g
         coupled = not group.get("decoupled_weight_decay", False)
         if group.get("weight_decay", 0) != 0 and coupled:
-            g = g.add(theta, alpha=group["weight_decay"])                 # g ← g + λθ
+            g = g.add(theta, alpha=group["weight_decay"])  # g ← g + λθ
         return g

@@ -5,12 +5,21 @@ of η alone. Zeiler multiplies instead by the root mean square of recent *update
 the units of θ, like a Newton step, and the method needs no learning rate (torch keeps ``lr`` as
 an extra factor, 1 by default).
 """
+
 from __future__ import annotations
 
 import torch
 
-from ._base import (ValidatedOptimizer, check_bool, check_eps, check_lr, check_nonnegative,
-                    check_unit_interval, evaluate_closure, params_with_grad)
+from ._base import (
+    ValidatedOptimizer,
+    check_bool,
+    check_eps,
+    check_lr,
+    check_nonnegative,
+    check_unit_interval,
+    evaluate_closure,
+    params_with_grad,
+)
 
 __all__ = ["adadelta_update", "adadelta_step", "Adadelta"]
 
@@ -22,14 +31,23 @@ def _check_same_shape(param: torch.Tensor, **tensors: torch.Tensor) -> None:
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a tensor, got {type(t).__name__}")
         if t.shape != param.shape:
-            raise ValueError(f"{name} must have the shape of param {tuple(param.shape)}, "
-                             f"got {tuple(t.shape)}")
+            raise ValueError(
+                f"{name} must have the shape of param {tuple(param.shape)}, "
+                f"got {tuple(t.shape)}"
+            )
 
 
 @torch.no_grad()
-def adadelta_update(param: torch.Tensor, grad: torch.Tensor, square_avg: torch.Tensor,
-                    acc_delta: torch.Tensor, lr: float = 1.0, rho: float = 0.9,
-                    eps: float = 1e-6, weight_decay: float = 0.0) -> torch.Tensor:
+def adadelta_update(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    square_avg: torch.Tensor,
+    acc_delta: torch.Tensor,
+    lr: float = 1.0,
+    rho: float = 0.9,
+    eps: float = 1e-6,
+    weight_decay: float = 0.0,
+) -> torch.Tensor:
     r"""One AdaDelta step on one tensor, in place; returns the update Δθ (before ``lr``).
 
     With g the gradient (plus λθ if ``weight_decay`` = λ), ρ = ``rho``, δ = ``eps``::
@@ -52,21 +70,33 @@ def adadelta_update(param: torch.Tensor, grad: torch.Tensor, square_avg: torch.T
     Returns:
         Δθ_t, a new tensor (θ moved by −η Δθ_t).
     """
-    _check_same_shape(param, grad=grad, square_avg=square_avg, acc_delta=acc_delta)
+    _check_same_shape(
+        param, grad=grad, square_avg=square_avg, acc_delta=acc_delta
+    )
     lr, eps = check_lr(lr), check_eps(eps)
     rho = check_unit_interval("rho", rho, "rho")
-    weight_decay = check_nonnegative("weight_decay", weight_decay, "weight_decay")
+    weight_decay = check_nonnegative(
+        "weight_decay", weight_decay, "weight_decay"
+    )
     g = grad.add(param, alpha=weight_decay) if weight_decay != 0 else grad
-    square_avg.mul_(rho).addcmul_(g, g, value=1 - rho)              # v ← ρ v + (1 − ρ) g²
+    square_avg.mul_(rho).addcmul_(g, g, value=1 - rho)  # v ← ρ v + (1 − ρ) g²
     delta = (acc_delta + eps).sqrt_().div_((square_avg + eps).sqrt_()).mul_(g)
-    acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)       # u ← ρ u + (1 − ρ) Δθ²
-    param.add_(delta, alpha=-lr)                                    # θ ← θ − η Δθ
+    acc_delta.mul_(rho).addcmul_(
+        delta, delta, value=1 - rho
+    )  # u ← ρ u + (1 − ρ) Δθ²
+    param.add_(delta, alpha=-lr)  # θ ← θ − η Δθ
     return delta
 
 
-def adadelta_step(theta: torch.Tensor, grad: torch.Tensor, square_avg: torch.Tensor,
-                  acc_delta: torch.Tensor, lr: float = 1.0, rho: float = 0.9,
-                  eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def adadelta_step(
+    theta: torch.Tensor,
+    grad: torch.Tensor,
+    square_avg: torch.Tensor,
+    acc_delta: torch.Tensor,
+    lr: float = 1.0,
+    rho: float = 0.9,
+    eps: float = 1e-6,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""One AdaDelta step without side effects: returns the new ``(theta, square_avg, acc_delta)``.
 
     The same equations as :func:`adadelta_update`, applied to copies of the inputs::
@@ -104,14 +134,32 @@ class Adadelta(ValidatedOptimizer):
         "lr": check_lr,
         "rho": lambda v: check_unit_interval("rho", v, "rho"),
         "eps": check_eps,
-        "weight_decay": lambda v: check_nonnegative("weight_decay", v, "weight_decay"),
+        "weight_decay": lambda v: check_nonnegative(
+            "weight_decay", v, "weight_decay"
+        ),
         "maximize": lambda v: check_bool("maximize", v),
     }
 
-    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0.0, *, maximize: bool = False):
-        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
-                                      maximize=maximize))
+    def __init__(
+        self,
+        params,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                rho=rho,
+                eps=eps,
+                weight_decay=weight_decay,
+                maximize=maximize,
+            ),
+        )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -123,11 +171,21 @@ class Adadelta(ValidatedOptimizer):
                 state = self.state[p]
                 if not state:
                     state["step"] = 0
-                    state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["acc_delta"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["square_avg"] = torch.zeros_like(
+                        p, memory_format=torch.preserve_format
+                    )
+                    state["acc_delta"] = torch.zeros_like(
+                        p, memory_format=torch.preserve_format
+                    )
                 state["step"] += 1
-                adadelta_update(p, g, state["square_avg"], state["acc_delta"], lr=group["lr"],
-                                rho=group["rho"], eps=group["eps"],
-                                weight_decay=group["weight_decay"])
+                adadelta_update(
+                    p,
+                    g,
+                    state["square_avg"],
+                    state["acc_delta"],
+                    lr=group["lr"],
+                    rho=group["rho"],
+                    eps=group["eps"],
+                    weight_decay=group["weight_decay"],
+                )
         return loss
-

@@ -5,19 +5,41 @@ They differ in how the estimate forgets the past: AdaGrad never does (a sum), RM
 Adam use an exponentially weighted moving average (EWMA), and Adam also averages the gradient
 itself (momentum) and corrects both averages for their start at zero.
 """
+
 from __future__ import annotations
 
 import math
 
 import torch
 
-from ._base import (ValidatedOptimizer, check_betas, check_bool, check_eps, check_foreach, check_lr,
-                    check_torch_only,
-                    check_nonnegative, check_unit_interval, evaluate_closure, params_with_grad,
-                    per_tensor, scalar)
+from ._base import (
+    ValidatedOptimizer,
+    check_betas,
+    check_bool,
+    check_eps,
+    check_foreach,
+    check_lr,
+    check_torch_only,
+    check_nonnegative,
+    check_unit_interval,
+    evaluate_closure,
+    params_with_grad,
+    per_tensor,
+    scalar,
+)
 
-__all__ = ["AdaGrad", "Adagrad", "RMSProp", "RMSprop", "Adam", "AdamW", "ewma",
-           "adagrad_update", "rmsprop_update", "adam_update"]
+__all__ = [
+    "AdaGrad",
+    "Adagrad",
+    "RMSProp",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "ewma",
+    "adagrad_update",
+    "rmsprop_update",
+    "adam_update",
+]
 
 
 def adagrad_update(theta, g, r, lr, eps, eps_inside_sqrt=False):
@@ -30,16 +52,27 @@ def adagrad_update(theta, g, r, lr, eps, eps_inside_sqrt=False):
 
     or with :math:`\sqrt{\delta + r}` in the denominator when ``eps_inside_sqrt``.
     """
-    r.addcmul_(g, g)                                    # r ← r + g ⊙ g
+    r.addcmul_(g, g)  # r ← r + g ⊙ g
     if eps_inside_sqrt:
-        denom = (r + eps).sqrt()                        # √(δ + r)
+        denom = (r + eps).sqrt()  # √(δ + r)
     else:
-        denom = r.sqrt() + eps                          # δ + √r
-    theta.addcdiv_(g, denom, value=-lr)                 # θ ← θ − η g / denom
+        denom = r.sqrt() + eps  # δ + √r
+    theta.addcdiv_(g, denom, value=-lr)  # θ ← θ − η g / denom
 
 
-def rmsprop_update(theta, g, v, lr, alpha, eps, *, momentum=0.0, b=None, m=None,
-                   eps_inside_sqrt=False):
+def rmsprop_update(
+    theta,
+    g,
+    v,
+    lr,
+    alpha,
+    eps,
+    *,
+    momentum=0.0,
+    b=None,
+    m=None,
+    eps_inside_sqrt=False,
+):
     r"""One RMSProp step on one tensor, in place (v: the EWMA of squared gradients).
 
     .. math::
@@ -50,21 +83,33 @@ def rmsprop_update(theta, g, v, lr, alpha, eps, *, momentum=0.0, b=None, m=None,
     with β = ``alpha``. Centered (``m``, the EWMA of g, given): D = √(v − m ⊙ m) + δ.
     With a momentum buffer ``b``: b ← μ b + g / D, θ ← θ − η b.
     """
-    v.mul_(alpha).addcmul_(g, g, value=1 - alpha)       # v ← β v + (1 − β) g ⊙ g
+    v.mul_(alpha).addcmul_(g, g, value=1 - alpha)  # v ← β v + (1 − β) g ⊙ g
     var = v
     if m is not None:
-        m.lerp_(g, 1 - alpha)                           # m ← β m + (1 − β) g
-        var = v.addcmul(m, m, value=-1)                 # v − m ⊙ m
+        m.lerp_(g, 1 - alpha)  # m ← β m + (1 − β) g
+        var = v.addcmul(m, m, value=-1)  # v − m ⊙ m
     D = (var + eps).sqrt() if eps_inside_sqrt else var.sqrt() + eps
     if b is None:
-        theta.addcdiv_(g, D, value=-lr)                 # θ ← θ − η g / D
+        theta.addcdiv_(g, D, value=-lr)  # θ ← θ − η g / D
     else:
-        b.mul_(momentum).addcdiv_(g, D)                 # b ← μ b + g / D
-        theta.add_(b, alpha=-lr)                        # θ ← θ − η b
+        b.mul_(momentum).addcdiv_(g, D)  # b ← μ b + g / D
+        theta.add_(b, alpha=-lr)  # θ ← θ − η b
 
 
-def adam_update(theta, g, m, v, t, lr, beta1, beta2, eps, *, v_max=None,
-                bias_correction=True):
+def adam_update(
+    theta,
+    g,
+    m,
+    v,
+    t,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    *,
+    v_max=None,
+    bias_correction=True,
+):
     r"""One Adam step on one tensor, in place (t >= 1: the index of this step).
 
     .. math::
@@ -77,13 +122,13 @@ def adam_update(theta, g, m, v, t, lr, beta1, beta2, eps, *, v_max=None,
 
     AMSGrad (``v_max`` given) divides by the running maximum of v instead of v.
     """
-    m.lerp_(g, 1 - beta1)                               # m ← β1 m + (1 − β1) g
-    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)       # v ← β2 v + (1 − β2) g ⊙ g
+    m.lerp_(g, 1 - beta1)  # m ← β1 m + (1 − β1) g
+    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)  # v ← β2 v + (1 − β2) g ⊙ g
     if v_max is not None:
-        v = torch.maximum(v_max, v, out=v_max)          # AMSGrad: the largest v so far
-    c1, c2 = (1 - beta1 ** t, 1 - beta2 ** t) if bias_correction else (1.0, 1.0)
-    denom = v.sqrt() / math.sqrt(c2) + eps              # √v̂ + δ,  v̂ = v / (1 − β2^t)
-    theta.addcdiv_(m, denom, value=-lr / c1)            # θ ← θ − η m̂ / (√v̂ + δ)
+        v = torch.maximum(v_max, v, out=v_max)  # AMSGrad: the largest v so far
+    c1, c2 = (1 - beta1**t, 1 - beta2**t) if bias_correction else (1.0, 1.0)
+    denom = v.sqrt() / math.sqrt(c2) + eps  # √v̂ + δ,  v̂ = v / (1 − β2^t)
+    theta.addcdiv_(m, denom, value=-lr / c1)  # θ ← θ − η m̂ / (√v̂ + δ)
 
 
 def ewma(values, beta: float, *, bias_correction: bool = False) -> torch.Tensor:
@@ -109,12 +154,17 @@ def ewma(values, beta: float, *, bias_correction: bool = False) -> torch.Tensor:
     if not x.is_floating_point():
         x = x.to(torch.get_default_dtype())
     if x.ndim == 0 or len(x) == 0:
-        raise ValueError(f"values must be a non-empty sequence, got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"values must be a non-empty sequence, got shape {tuple(x.shape)}"
+        )
     beta = check_unit_interval("beta", beta, "beta")
     check_bool("bias_correction", bias_correction)
     out = torch.empty_like(x)
     v = torch.zeros_like(x[0])
-    for t in range(len(x)):  # a loop over time (each step depends on the last), vectorized over the rest
+    for t in range(
+        len(x)
+    # a loop over time (each step depends on the last), vectorized over the rest
+    ):
         v = beta * v + (1 - beta) * x[t]
         out[t] = v / (1 - beta ** (t + 1)) if bias_correction else v
     return out
@@ -149,30 +199,57 @@ class AdaGrad(ValidatedOptimizer):
     _checks = {
         "lr": check_lr,
         "lr_decay": lambda v: check_nonnegative("lr_decay", v, "lr_decay"),
-        "weight_decay": lambda v: check_nonnegative("weight_decay", v, "weight_decay"),
+        "weight_decay": lambda v: check_nonnegative(
+            "weight_decay", v, "weight_decay"
+        ),
         "initial_accumulator_value": lambda v: check_nonnegative(
-            "initial_accumulator_value", v, "initial_accumulator_value"),
+            "initial_accumulator_value", v, "initial_accumulator_value"
+        ),
         "eps": check_eps,
         "eps_inside_sqrt": lambda v: check_bool("eps_inside_sqrt", v),
         "maximize": lambda v: check_bool("maximize", v),
         "foreach": check_foreach,
     }
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, eps_inside_sqrt: bool = False,
-                 maximize: bool = False, foreach: bool | None = None,
-                 differentiable: bool = False, fused: bool | None = None):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        *,
+        eps_inside_sqrt: bool = False,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ):
         check_torch_only("Adagrad", differentiable=differentiable, fused=fused)
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value, eps=eps,
-                                      eps_inside_sqrt=eps_inside_sqrt, maximize=maximize, foreach=foreach))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                lr_decay=lr_decay,
+                weight_decay=weight_decay,
+                initial_accumulator_value=initial_accumulator_value,
+                eps=eps,
+                eps_inside_sqrt=eps_inside_sqrt,
+                maximize=maximize,
+                foreach=foreach,
+            ),
+        )
 
     def _state(self, p, group):
         state = self.state[p]
         if not state:
             state["step"] = 0
-            state["sum"] = torch.full_like(p, group["initial_accumulator_value"],
-                                           memory_format=torch.preserve_format)
+            state["sum"] = torch.full_like(
+                p,
+                group["initial_accumulator_value"],
+                memory_format=torch.preserve_format,
+            )
         state["step"] += 1
         return state
 
@@ -183,8 +260,17 @@ class AdaGrad(ValidatedOptimizer):
                 continue
             g = self._gradient(theta, group)
             state = self._state(theta, group)
-            lr = scalar(group["lr"]) / (1 + (state["step"] - 1) * group["lr_decay"])   # η_k
-            adagrad_update(theta, g, state["sum"], lr, group["eps"], group["eps_inside_sqrt"])
+            lr = scalar(group["lr"]) / (
+                1 + (state["step"] - 1) * group["lr_decay"]
+            )  # η_k
+            adagrad_update(
+                theta,
+                g,
+                state["sum"],
+                lr,
+                group["eps"],
+                group["eps_inside_sqrt"],
+            )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -198,18 +284,28 @@ class AdaGrad(ValidatedOptimizer):
             if not params:
                 continue
             states = [self._state(p, group) for p in params]
-            r, steps = [st["sum"] for st in states], [st["step"] for st in states]
+            r, steps = [st["sum"] for st in states], [
+                st["step"] for st in states
+            ]
             if group["weight_decay"] != 0:
-                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
-            torch._foreach_addcmul_(r, grads, grads, value=1)                   # r ← r + g ⊙ g
+                grads = torch._foreach_add(
+                    grads, params, alpha=group["weight_decay"]
+                )
+            torch._foreach_addcmul_(r, grads, grads, value=1)  # r ← r + g ⊙ g
             if group["eps_inside_sqrt"]:
-                denom = torch._foreach_sqrt(torch._foreach_add(r, group["eps"]))  # √(δ + r)
+                denom = torch._foreach_sqrt(
+                    torch._foreach_add(r, group["eps"])
+                )  # √(δ + r)
             else:
                 denom = torch._foreach_sqrt(r)
-                torch._foreach_add_(denom, group["eps"])                        # δ + √r
+                torch._foreach_add_(denom, group["eps"])  # δ + √r
             lr, lr_decay = scalar(group["lr"]), group["lr_decay"]
-            step_sizes = per_tensor([-(lr / (1 + (k - 1) * lr_decay)) for k in steps])
-            torch._foreach_addcdiv_(params, grads, denom, step_sizes)           # θ ← θ − η g / denom
+            step_sizes = per_tensor(
+                [-(lr / (1 + (k - 1) * lr_decay)) for k in steps]
+            )
+            torch._foreach_addcdiv_(
+                params, grads, denom, step_sizes
+            )  # θ ← θ − η g / denom
         return loss
 
 
@@ -247,7 +343,9 @@ class RMSProp(ValidatedOptimizer):
         "lr": check_lr,
         "alpha": lambda v: check_unit_interval("alpha", v, "alpha"),
         "eps": check_eps,
-        "weight_decay": lambda v: check_nonnegative("weight_decay", v, "weight_decay"),
+        "weight_decay": lambda v: check_nonnegative(
+            "weight_decay", v, "weight_decay"
+        ),
         "momentum": lambda v: check_unit_interval("momentum", v, "momentum"),
         "centered": lambda v: check_bool("centered", v),
         "eps_inside_sqrt": lambda v: check_bool("eps_inside_sqrt", v),
@@ -255,14 +353,39 @@ class RMSProp(ValidatedOptimizer):
         "foreach": check_foreach,
     }
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, *, eps_inside_sqrt: bool = False,
-                 maximize: bool = False, foreach: bool | None = None,
-                 capturable: bool = False, differentiable: bool = False):
-        check_torch_only("RMSprop", capturable=capturable, differentiable=differentiable)
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                      centered=centered, eps_inside_sqrt=eps_inside_sqrt, maximize=maximize,
-                                      foreach=foreach))
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        *,
+        eps_inside_sqrt: bool = False,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ):
+        check_torch_only(
+            "RMSprop", capturable=capturable, differentiable=differentiable
+        )
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                alpha=alpha,
+                eps=eps,
+                weight_decay=weight_decay,
+                momentum=momentum,
+                centered=centered,
+                eps_inside_sqrt=eps_inside_sqrt,
+                maximize=maximize,
+                foreach=foreach,
+            ),
+        )
 
     def _step_per_tensor(self, group: dict) -> None:
         """The readable path: :func:`rmsprop_update` on each tensor."""
@@ -271,9 +394,18 @@ class RMSProp(ValidatedOptimizer):
                 continue
             g = self._gradient(theta, group)
             state = self._state(theta, group)
-            rmsprop_update(theta, g, state["square_avg"], scalar(group["lr"]), group["alpha"], group["eps"],
-                           momentum=group["momentum"], b=state.get("momentum_buffer"),
-                           m=state.get("grad_avg"), eps_inside_sqrt=group["eps_inside_sqrt"])
+            rmsprop_update(
+                theta,
+                g,
+                state["square_avg"],
+                scalar(group["lr"]),
+                group["alpha"],
+                group["eps"],
+                momentum=group["momentum"],
+                b=state.get("momentum_buffer"),
+                m=state.get("grad_avg"),
+                eps_inside_sqrt=group["eps_inside_sqrt"],
+            )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -290,38 +422,54 @@ class RMSProp(ValidatedOptimizer):
             states = [self._state(p, group) for p in params]
             v = [s["square_avg"] for s in states]
             if group["weight_decay"] != 0:
-                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+                grads = torch._foreach_add(
+                    grads, params, alpha=group["weight_decay"]
+                )
             torch._foreach_mul_(v, beta)
-            torch._foreach_addcmul_(v, grads, grads, value=1 - beta)            # v ← β v + (1 − β) g ⊙ g
+            torch._foreach_addcmul_(
+                v, grads, grads, value=1 - beta
+            )  # v ← β v + (1 − β) g ⊙ g
             if group["centered"]:
                 m = [st["grad_avg"] for st in states]
-                torch._foreach_lerp_(m, grads, 1 - beta)                        # m ← β m + (1 − β) g
-                var = torch._foreach_addcmul(v, m, m, value=-1)                 # v − m ⊙ m
+                torch._foreach_lerp_(m, grads, 1 - beta)  # m ← β m + (1 − β) g
+                var = torch._foreach_addcmul(v, m, m, value=-1)  # v − m ⊙ m
             else:
                 var = v
             if group["eps_inside_sqrt"]:
-                denom = torch._foreach_sqrt(torch._foreach_add(var, eps))       # D = √(δ + v)
+                denom = torch._foreach_sqrt(
+                    torch._foreach_add(var, eps)
+                )  # D = √(δ + v)
             else:
                 denom = torch._foreach_sqrt(var)
-                torch._foreach_add_(denom, eps)                                 # D = √v + δ
+                torch._foreach_add_(denom, eps)  # D = √v + δ
             if mu > 0:
                 b = [st["momentum_buffer"] for st in states]
                 torch._foreach_mul_(b, mu)
-                torch._foreach_addcdiv_(b, grads, denom)                        # b ← μ b + g / D
-                torch._foreach_add_(params, b, alpha=-scalar(group["lr"]))      # θ ← θ − η b
+                torch._foreach_addcdiv_(b, grads, denom)  # b ← μ b + g / D
+                torch._foreach_add_(
+                    params, b, alpha=-scalar(group["lr"])
+                )  # θ ← θ − η b
             else:
-                torch._foreach_addcdiv_(params, grads, denom, value=-scalar(group["lr"]))  # θ ← θ − η g / D
+                torch._foreach_addcdiv_(
+                    params, grads, denom, value=-scalar(group["lr"])
+                )  # θ ← θ − η g / D
         return loss
 
     def _state(self, p, group):
         state = self.state[p]
         if not state:
             state["step"] = 0
-            state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["square_avg"] = torch.zeros_like(
+                p, memory_format=torch.preserve_format
+            )
             if group["momentum"] > 0:
-                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["momentum_buffer"] = torch.zeros_like(
+                    p, memory_format=torch.preserve_format
+                )
             if group["centered"]:
-                state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["grad_avg"] = torch.zeros_like(
+                    p, memory_format=torch.preserve_format
+                )
         state["step"] += 1
         return state
 
@@ -363,37 +511,79 @@ class Adam(ValidatedOptimizer):
         "lr": check_lr,
         "betas": check_betas,
         "eps": check_eps,
-        "weight_decay": lambda v: check_nonnegative("weight_decay", v, "weight_decay"),
+        "weight_decay": lambda v: check_nonnegative(
+            "weight_decay", v, "weight_decay"
+        ),
         "amsgrad": lambda v: check_bool("amsgrad", v),
-        "decoupled_weight_decay": lambda v: check_bool("decoupled_weight_decay", v),
+        "decoupled_weight_decay": lambda v: check_bool(
+            "decoupled_weight_decay", v
+        ),
         "bias_correction": lambda v: check_bool("bias_correction", v),
         "maximize": lambda v: check_bool("maximize", v),
         "foreach": check_foreach,
     }
     _tensor_hyperparameters_refuse_foreach = True
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, *, decoupled_weight_decay: bool = False,
-                 bias_correction: bool = True, maximize: bool = False, foreach: bool | None = None,
-                 capturable: bool = False, differentiable: bool = False, fused: bool | None = None):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        decoupled_weight_decay: bool = False,
+        bias_correction: bool = True,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ):
         check_torch_only(type(self).__name__, capturable, differentiable, fused)
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                                      decoupled_weight_decay=decoupled_weight_decay,
-                                      bias_correction=bias_correction, maximize=maximize, foreach=foreach))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=betas,
+                eps=eps,
+                weight_decay=weight_decay,
+                amsgrad=amsgrad,
+                decoupled_weight_decay=decoupled_weight_decay,
+                bias_correction=bias_correction,
+                maximize=maximize,
+                foreach=foreach,
+            ),
+        )
 
     def _step_per_tensor(self, group: dict) -> None:
         """The readable path: :func:`adam_update` on each tensor."""
-        lr, (beta1, beta2), wd = scalar(group["lr"]), group["betas"], group["weight_decay"]
+        lr, (beta1, beta2), wd = (
+            scalar(group["lr"]),
+            group["betas"],
+            group["weight_decay"],
+        )
         for theta in group["params"]:
             if theta.grad is None:
                 continue
             g = self._gradient(theta, group)
             state = self._state(theta, group)
             if wd != 0 and group["decoupled_weight_decay"]:
-                theta.mul_(1 - lr * wd)                                         # θ ← (1 − ηλ) θ
-            adam_update(theta, g, state["exp_avg"], state["exp_avg_sq"], state["step"], lr, beta1, beta2,
-                        group["eps"], v_max=state.get("max_exp_avg_sq"),
-                        bias_correction=group["bias_correction"])
+                theta.mul_(1 - lr * wd)  # θ ← (1 − ηλ) θ
+            adam_update(
+                theta,
+                g,
+                state["exp_avg"],
+                state["exp_avg_sq"],
+                state["step"],
+                lr,
+                beta1,
+                beta2,
+                group["eps"],
+                v_max=state.get("max_exp_avg_sq"),
+                bias_correction=group["bias_correction"],
+            )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -406,42 +596,65 @@ class Adam(ValidatedOptimizer):
             params, grads = params_with_grad(group, group["maximize"])
             if not params:
                 continue
-            lr, (beta1, beta2), eps, wd = scalar(group["lr"]), group["betas"], group["eps"], group["weight_decay"]
+            lr, (beta1, beta2), eps, wd = (
+                scalar(group["lr"]),
+                group["betas"],
+                group["eps"],
+                group["weight_decay"],
+            )
             states = [self._state(p, group) for p in params]
             m = [st["exp_avg"] for st in states]
             v = [st["exp_avg_sq"] for st in states]
             if wd != 0 and group["decoupled_weight_decay"]:
-                torch._foreach_mul_(params, 1 - lr * wd)                        # θ ← (1 − ηλ) θ
+                torch._foreach_mul_(params, 1 - lr * wd)  # θ ← (1 − ηλ) θ
             elif wd != 0:
-                grads = torch._foreach_add(grads, params, alpha=wd)             # g ← g + λθ
-            torch._foreach_lerp_(m, grads, 1 - beta1)                           # m ← β1 m + (1 − β1) g
+                grads = torch._foreach_add(
+                    grads, params, alpha=wd
+                )  # g ← g + λθ
+            torch._foreach_lerp_(m, grads, 1 - beta1)  # m ← β1 m + (1 − β1) g
             torch._foreach_mul_(v, beta2)
-            torch._foreach_addcmul_(v, grads, grads, value=1 - beta2)           # v ← β2 v + (1 − β2) g ⊙ g
+            torch._foreach_addcmul_(
+                v, grads, grads, value=1 - beta2
+            )  # v ← β2 v + (1 − β2) g ⊙ g
             if group["amsgrad"]:
                 v_max = [st["max_exp_avg_sq"] for st in states]
-                torch._foreach_maximum_(v_max, v)                               # v ← max(v_max, v)
+                torch._foreach_maximum_(v_max, v)  # v ← max(v_max, v)
                 v = v_max
             if group["bias_correction"]:
                 steps = [st["step"] for st in states]
-                step_sizes = per_tensor([-lr / (1 - beta1 ** t) for t in steps])          # η / (1 − β1^t)
-                root_corrections = per_tensor([math.sqrt(1 - beta2 ** t) for t in steps])  # √(1 − β2^t)
+                step_sizes = per_tensor(
+                    [-lr / (1 - beta1**t) for t in steps]
+                )  # η / (1 − β1^t)
+                root_corrections = per_tensor(
+                    [math.sqrt(1 - beta2**t) for t in steps]
+                )  # √(1 − β2^t)
             else:
                 step_sizes, root_corrections = -lr, None
             denom = torch._foreach_sqrt(v)
             if root_corrections is not None:
-                torch._foreach_div_(denom, root_corrections)                    # √v̂ = √v / √(1 − β2^t)
-            torch._foreach_add_(denom, eps)                                     # √v̂ + δ
-            torch._foreach_addcdiv_(params, m, denom, step_sizes)               # θ ← θ − η m̂ / (√v̂ + δ)
+                torch._foreach_div_(
+                    denom, root_corrections
+                )  # √v̂ = √v / √(1 − β2^t)
+            torch._foreach_add_(denom, eps)  # √v̂ + δ
+            torch._foreach_addcdiv_(
+                params, m, denom, step_sizes
+            )  # θ ← θ − η m̂ / (√v̂ + δ)
         return loss
 
     def _state(self, p, group):
         state = self.state[p]
         if not state:
             state["step"] = 0
-            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg"] = torch.zeros_like(
+                p, memory_format=torch.preserve_format
+            )
+            state["exp_avg_sq"] = torch.zeros_like(
+                p, memory_format=torch.preserve_format
+            )
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["max_exp_avg_sq"] = torch.zeros_like(
+                    p, memory_format=torch.preserve_format
+                )
         state["step"] += 1
         return state
 
@@ -452,14 +665,37 @@ class AdamW(Adam):
     The same as ``Adam(..., decoupled_weight_decay=True)``; the default ``weight_decay`` is 1e-2 as in torch.
     """
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *, bias_correction: bool = True,
-                 maximize: bool = False, foreach: bool | None = None, capturable: bool = False,
-                 differentiable: bool = False, fused: bool | None = None):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                         decoupled_weight_decay=True, bias_correction=bias_correction, maximize=maximize,
-                         foreach=foreach, capturable=capturable, differentiable=differentiable,
-                         fused=fused)
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        bias_correction: bool = True,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            decoupled_weight_decay=True,
+            bias_correction=bias_correction,
+            maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+        )
 
 
 # torch.optim's spellings, so the classes drop into code written for torch.

@@ -1,4 +1,5 @@
 """Polyak averaging: average the iterates of an optimizer, not its gradients."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -23,11 +24,11 @@ def polyak_update(average, theta, t, mode="mean", alpha=0.99):
             \quad \text{(ema)}
     """
     if t == 1:
-        average.copy_(theta)                            # θ̂^(1) = θ^(1)
+        average.copy_(theta)  # θ̂^(1) = θ^(1)
     elif mode == "mean":
-        average.lerp_(theta, 1.0 / t)                   # θ̂ ← θ̂ + (θ − θ̂) / t
+        average.lerp_(theta, 1.0 / t)  # θ̂ ← θ̂ + (θ − θ̂) / t
     else:
-        average.lerp_(theta, 1.0 - alpha)               # θ̂ ← α θ̂ + (1 − α) θ
+        average.lerp_(theta, 1.0 - alpha)  # θ̂ ← α θ̂ + (1 − α) θ
 
 
 class PolyakAverage:
@@ -61,13 +62,21 @@ class PolyakAverage:
             evaluate(model, X_val, y_val)
     """
 
-    def __init__(self, params, mode: str = "mean", alpha: float = 0.99, *,
-                 foreach: bool | None = None):
+    def __init__(
+        self,
+        params,
+        mode: str = "mean",
+        alpha: float = 0.99,
+        *,
+        foreach: bool | None = None,
+    ):
         if isinstance(params, torch.nn.Module):
             params = params.parameters()
         if isinstance(params, torch.Tensor):
-            raise TypeError("params must be an nn.Module or an iterable of tensors, got a single tensor; "
-                            "wrap it in a list")
+            raise TypeError(
+                "params must be an nn.Module or an iterable of tensors, got a"
+                " single tensor; wrap it in a list"
+            )
         self.params = list(params)
         if not self.params:
             raise ValueError("params must contain at least one tensor")
@@ -75,7 +84,9 @@ class PolyakAverage:
             _args.tensor(f"params[{i}]", p, floating=True)
         self.mode = _args.one_of("mode", mode, {"mean", "ema"})
         self.alpha = _args.fraction("alpha", alpha)
-        self.foreach = None if foreach is None else _args.flag("foreach", foreach)
+        self.foreach = (
+            None if foreach is None else _args.flag("foreach", foreach)
+        )
         self.averaged = [p.detach().clone() for p in self.params]
         self.num_averaged = 0
 
@@ -85,13 +96,19 @@ class PolyakAverage:
         current = [p.detach() for p in self.params]
         if self.foreach is False:
             for average, theta in zip(self.averaged, current):
-                polyak_update(average, theta, self.num_averaged + 1, self.mode, self.alpha)
+                polyak_update(
+                    average, theta, self.num_averaged + 1, self.mode, self.alpha
+                )
         elif self.num_averaged == 0:
-            torch._foreach_copy_(self.averaged, current)                   # θ̂^(1) = θ^(1)
+            torch._foreach_copy_(self.averaged, current)  # θ̂^(1) = θ^(1)
         elif self.mode == "mean":
-            torch._foreach_lerp_(self.averaged, current, 1.0 / (self.num_averaged + 1))  # θ̂ += (θ − θ̂)/t
+            torch._foreach_lerp_(
+                self.averaged, current, 1.0 / (self.num_averaged + 1)
+            )  # θ̂ += (θ − θ̂)/t
         else:
-            torch._foreach_lerp_(self.averaged, current, 1.0 - self.alpha)  # θ̂ ← α θ̂ + (1 − α) θ
+            torch._foreach_lerp_(
+                self.averaged, current, 1.0 - self.alpha
+            )  # θ̂ ← α θ̂ + (1 − α) θ
         self.num_averaged += 1
 
     @torch.no_grad()
@@ -103,7 +120,10 @@ class PolyakAverage:
             params = list(params.parameters())
         params = list(params)
         if len(params) != len(self.averaged):
-            raise ValueError(f"params must hold {len(self.averaged)} tensors, got {len(params)}")
+            raise ValueError(
+                f"params must hold {len(self.averaged)} tensors, got"
+                f" {len(params)}"
+            )
         for p, a in zip(params, self.averaged):
             p.copy_(a)
 
@@ -121,22 +141,41 @@ class PolyakAverage:
 
     def state_dict(self) -> dict:
         """The averages and the count, for checkpoints."""
-        return {"mode": self.mode, "alpha": self.alpha, "num_averaged": self.num_averaged,
-                "averaged": [a.clone() for a in self.averaged]}
+        return {
+            "mode": self.mode,
+            "alpha": self.alpha,
+            "num_averaged": self.num_averaged,
+            "averaged": [a.clone() for a in self.averaged],
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` saved."""
-        if not isinstance(state, dict) or not {"mode", "alpha", "num_averaged", "averaged"} <= set(state):
-            raise ValueError("state must be a dict returned by PolyakAverage.state_dict()")
+        if not isinstance(state, dict) or not {
+            "mode",
+            "alpha",
+            "num_averaged",
+            "averaged",
+        } <= set(state):
+            raise ValueError(
+                "state must be a dict returned by PolyakAverage.state_dict()"
+            )
         if len(state["averaged"]) != len(self.averaged):
-            raise ValueError(f"state holds {len(state['averaged'])} tensors, this average tracks {len(self.averaged)}")
+            raise ValueError(
+                f"state holds {len(state['averaged'])} tensors, this average"
+                f" tracks {len(self.averaged)}"
+            )
         self.mode = _args.one_of("mode", state["mode"], {"mean", "ema"})
         self.alpha = _args.fraction("alpha", state["alpha"])
-        self.num_averaged = _args.positive_int("num_averaged", state["num_averaged"], allow_zero=True)
+        self.num_averaged = _args.positive_int(
+            "num_averaged", state["num_averaged"], allow_zero=True
+        )
         with torch.no_grad():
             for a, s in zip(self.averaged, state["averaged"]):
                 a.copy_(s)
 
     def __repr__(self) -> str:
         extra = f", alpha={self.alpha}" if self.mode == "ema" else ""
-        return f"PolyakAverage(mode={self.mode!r}{extra}, tensors={len(self.averaged)}, num_averaged={self.num_averaged})"
+        return (
+            f"PolyakAverage(mode={self.mode!r}{extra},"
+            f" tensors={len(self.averaged)}, num_averaged={self.num_averaged})"
+        )

@@ -1,15 +1,25 @@
 """Delta-bar-delta (Jacobs, 1988): one learning rate per parameter, adapted from the signs of the gradients."""
+
 from __future__ import annotations
 
 import torch
 
-from ._base import (ValidatedOptimizer, check_bool, check_lr, check_nonnegative, check_unit_interval,
-                    evaluate_closure, scalar)
+from ._base import (
+    ValidatedOptimizer,
+    check_bool,
+    check_lr,
+    check_nonnegative,
+    check_unit_interval,
+    evaluate_closure,
+    scalar,
+)
 
 __all__ = ["DeltaBarDelta", "delta_bar_delta_update"]
 
 
-def delta_bar_delta_update(theta, g, rate, delta_bar, kappa, phi, gamma, max_lr=None):
+def delta_bar_delta_update(
+    theta, g, rate, delta_bar, kappa, phi, gamma, max_lr=None
+):
     r"""One delta-bar-delta step on one tensor, in place (``rate``: the rates η).
 
     .. math::
@@ -21,13 +31,13 @@ def delta_bar_delta_update(theta, g, rate, delta_bar, kappa, phi, gamma, max_lr=
 
     with δ = ``g`` the gradient and δ̄ = ``delta_bar`` its exponential average.
     """
-    agree = delta_bar * g                               # δ̄(t−1) δ(t)
-    rate.add_(agree > 0, alpha=kappa)                   # + κ where the sign holds
-    rate.sub_(rate * (agree < 0), alpha=phi)            # − φ η where it flips
+    agree = delta_bar * g  # δ̄(t−1) δ(t)
+    rate.add_(agree > 0, alpha=kappa)  # + κ where the sign holds
+    rate.sub_(rate * (agree < 0), alpha=phi)  # − φ η where it flips
     if max_lr is not None:
         rate.clamp_(max=max_lr)
-    theta.addcmul_(rate, g, value=-1)                   # θ ← θ − η ⊙ δ(t)
-    delta_bar.mul_(gamma).add_(g, alpha=1 - gamma)      # δ̄ ← (1 − γ) δ + γ δ̄
+    theta.addcmul_(rate, g, value=-1)  # θ ← θ − η ⊙ δ(t)
+    delta_bar.mul_(gamma).add_(g, alpha=1 - gamma)  # δ̄ ← (1 − γ) δ + γ δ̄
 
 
 class DeltaBarDelta(ValidatedOptimizer):
@@ -71,9 +81,28 @@ class DeltaBarDelta(ValidatedOptimizer):
         "maximize": lambda v: check_bool("maximize", v),
     }
 
-    def __init__(self, params, lr: float = 1e-2, kappa: float = 1e-3, phi: float = 0.1, gamma: float = 0.7,
-                 max_lr: float | None = None, *, maximize: bool = False):
-        super().__init__(params, dict(lr=lr, kappa=kappa, phi=phi, gamma=gamma, max_lr=max_lr, maximize=maximize))
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        kappa: float = 1e-3,
+        phi: float = 0.1,
+        gamma: float = 0.7,
+        max_lr: float | None = None,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                kappa=kappa,
+                phi=phi,
+                gamma=gamma,
+                max_lr=max_lr,
+                maximize=maximize,
+            ),
+        )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -88,9 +117,21 @@ class DeltaBarDelta(ValidatedOptimizer):
                 if not state:
                     state["step"] = 0
                     lr = scalar(group["lr"])
-                    state["lr"] = torch.full_like(p, lr, memory_format=torch.preserve_format)
-                    state["delta_bar"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["lr"] = torch.full_like(
+                        p, lr, memory_format=torch.preserve_format
+                    )
+                    state["delta_bar"] = torch.zeros_like(
+                        p, memory_format=torch.preserve_format
+                    )
                 state["step"] += 1
-                delta_bar_delta_update(p, g, state["lr"], state["delta_bar"], group["kappa"],
-                                       group["phi"], group["gamma"], group["max_lr"])
+                delta_bar_delta_update(
+                    p,
+                    g,
+                    state["lr"],
+                    state["delta_bar"],
+                    group["kappa"],
+                    group["phi"],
+                    group["gamma"],
+                    group["max_lr"],
+                )
         return loss

@@ -6,6 +6,7 @@ only every tau steps, through one ``all_reduce``. The code runs the same on one 
 (processes started by :func:`coursekit.distributed.run_workers`, gloo over 127.0.0.1) and
 across machines (``torchrun``: see :class:`EASGD`).
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,8 +15,17 @@ import os
 import torch
 import torch.distributed as dist
 
-from ._base import (ValidatedOptimizer, check_bool, check_count, check_lr, check_nonnegative,
-                    check_unit_interval, check_weight, evaluate_closure, scalar)
+from ._base import (
+    ValidatedOptimizer,
+    check_bool,
+    check_count,
+    check_lr,
+    check_nonnegative,
+    check_unit_interval,
+    check_weight,
+    evaluate_closure,
+    scalar,
+)
 from .sgd import momentum_update, nesterov_update, sgd_update
 
 __all__ = ["EASGD", "elastic_average", "elastic_update"]
@@ -41,8 +51,8 @@ def elastic_update(x, center, diff, diff_sum, alpha):
 
     with ``diff`` = x_i − x̃ and ``diff_sum`` = Σ_j (x_j − x̃), with the old center.
     """
-    center.add_(diff_sum, alpha=alpha)          # the center moves toward the workers
-    x.sub_(diff, alpha=alpha)                   # the elastic force pulls x_i toward x~
+    center.add_(diff_sum, alpha=alpha)  # the center moves toward the workers
+    x.sub_(diff, alpha=alpha)  # the elastic force pulls x_i toward x~
 
 
 def elastic_average(workers: torch.Tensor, center: torch.Tensor, alpha: float):
@@ -60,13 +70,24 @@ def elastic_average(workers: torch.Tensor, center: torch.Tensor, alpha: float):
         ``(new_workers, new_center)``.
     """
     if not isinstance(workers, torch.Tensor) or workers.ndim != 2:
-        raise ValueError(f"workers must be a tensor of shape (p, n), got {getattr(workers, 'shape', workers)!r}")
-    if not isinstance(center, torch.Tensor) or center.shape != workers.shape[1:]:
-        raise ValueError(f"center must be a tensor of shape ({workers.shape[1]},), got {getattr(center, 'shape', center)!r}")
+        raise ValueError(
+            "workers must be a tensor of shape (p, n), got"
+            f" {getattr(workers, 'shape', workers)!r}"
+        )
+    if (
+        not isinstance(center, torch.Tensor)
+        or center.shape != workers.shape[1:]
+    ):
+        raise ValueError(
+            f"center must be a tensor of shape ({workers.shape[1]},), got"
+            f" {getattr(center, 'shape', center)!r}"
+        )
     alpha = _check_moving_rate(alpha)
     if len(workers) * alpha > 1.0 + 1e-12:
-        raise ValueError(f"p * alpha must be <= 1, got {len(workers)} * {alpha}")
-    diffs = workers - center                       # x_i - x~, with the old center
+        raise ValueError(
+            f"p * alpha must be <= 1, got {len(workers)} * {alpha}"
+        )
+    diffs = workers - center  # x_i - x~, with the old center
     return workers - alpha * diffs, center + alpha * diffs.sum(0)
 
 
@@ -130,52 +151,96 @@ class EASGD(ValidatedOptimizer):
         "alpha": _check_moving_rate,
         "momentum": lambda v: check_unit_interval("momentum", v, "momentum"),
         "nesterov": lambda v: check_bool("nesterov", v),
-        "weight_decay": lambda v: check_nonnegative("weight_decay", v, "weight_decay"),
+        "weight_decay": lambda v: check_nonnegative(
+            "weight_decay", v, "weight_decay"
+        ),
     }
 
-    def __init__(self, params, lr: float = 0.01, *, alpha: float = 0.1, tau: int = 1, momentum: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0, group=None):
+    def __init__(
+        self,
+        params,
+        lr: float = 0.01,
+        *,
+        alpha: float = 0.1,
+        tau: int = 1,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        group=None,
+    ):
         self.tau = _check_tau(tau)
         self.group = group
         self.distributed = dist.is_available() and dist.is_initialized()
-        launched = {k: os.environ[k] for k in _LAUNCHER_VARIABLES if k in os.environ}
-        if not self.distributed and int(launched.get("WORLD_SIZE", "1") or "1") > 1:
+        launched = {
+            k: os.environ[k] for k in _LAUNCHER_VARIABLES if k in os.environ
+        }
+        if (
+            not self.distributed
+            and int(launched.get("WORLD_SIZE", "1") or "1") > 1
+        ):
             raise RuntimeError(
-                f"EASGD was built before torch.distributed.init_process_group, but a "
-                f"launcher set {launched}: each rank would train alone. Call "
-                f"torch.distributed.init_process_group('gloo') first (it reads the "
-                f"launcher's environment).")
+                "EASGD was built before torch.distributed.init_process_group,"
+                f" but a launcher set {launched}: each rank would train alone."
+                " Call torch.distributed.init_process_group('gloo') first (it"
+                " reads the launcher's environment)."
+            )
         self.world_size = dist.get_world_size(group) if self.distributed else 1
         self.communications = 0
         self._t = 0
-        super().__init__(params, dict(lr=lr, alpha=alpha, momentum=momentum, nesterov=nesterov,
-                                      weight_decay=weight_decay))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                alpha=alpha,
+                momentum=momentum,
+                nesterov=nesterov,
+                weight_decay=weight_decay,
+            ),
+        )
         params = self._params()
-        if self.distributed:                                                  # every worker starts at rank 0's x
+        if self.distributed:  # every worker starts at rank 0's x
             flat = torch.cat([p.detach().reshape(-1) for p in params])
-            dist.broadcast(flat, src=dist.get_global_rank(group, 0) if group is not None else 0, group=group)
+            dist.broadcast(
+                flat,
+                src=dist.get_global_rank(group, 0) if group is not None else 0,
+                group=group,
+            )
             self._unflatten_into(flat, params)
         for p in params:
             self.state[p]["center"] = p.detach().clone()
 
     def _check_group(self, group: dict) -> None:
         if group["nesterov"] and group["momentum"] <= 0:
-            raise ValueError(f"Nesterov momentum requires a momentum > 0, got momentum={group['momentum']}")
+            raise ValueError(
+                "Nesterov momentum requires a momentum > 0, got"
+                f" momentum={group['momentum']}"
+            )
         if self.world_size * group["alpha"] > 1.0 + 1e-12:
-            raise ValueError(f"the moving rate alpha={group['alpha']} is too large for {self.world_size} workers: "
-                             f"p * alpha = {self.world_size * group['alpha']:.3g} must be <= 1 (the paper uses 0.9)")
-        if any(g is not group and g["alpha"] != group["alpha"] for g in self.param_groups):
-            raise ValueError("all param groups must share the same moving rate alpha")
+            raise ValueError(
+                f"the moving rate alpha={group['alpha']} is too large for"
+                f" {self.world_size} workers: p * alpha ="
+                f" {self.world_size * group['alpha']:.3g} must be <= 1 (the"
+                " paper uses 0.9)"
+            )
+        if any(
+            g is not group and g["alpha"] != group["alpha"]
+            for g in self.param_groups
+        ):
+            raise ValueError(
+                "all param groups must share the same moving rate alpha"
+            )
 
     def _params(self) -> list[torch.Tensor]:
         return [p for group in self.param_groups for p in group["params"]]
 
     @staticmethod
     @torch.no_grad()
-    def _unflatten_into(flat: torch.Tensor, tensors: list[torch.Tensor]) -> None:
+    def _unflatten_into(
+        flat: torch.Tensor, tensors: list[torch.Tensor]
+    ) -> None:
         offset = 0
         for t in tensors:
-            t.copy_(flat[offset:offset + t.numel()].view_as(t))
+            t.copy_(flat[offset : offset + t.numel()].view_as(t))
             offset += t.numel()
 
     def center(self) -> list[torch.Tensor]:
@@ -187,7 +252,10 @@ class EASGD(ValidatedOptimizer):
         own = {id(p) for p in self._params()}
         params = list(model.parameters())
         if {id(p) for p in params} != own:
-            raise ValueError("model's parameters must be exactly the parameters this optimizer updates")
+            raise ValueError(
+                "model's parameters must be exactly the parameters this"
+                " optimizer updates"
+            )
         clone = copy.deepcopy(model)
         with torch.no_grad():
             for q, p in zip(clone.parameters(), params):
@@ -197,14 +265,18 @@ class EASGD(ValidatedOptimizer):
     @torch.no_grad()
     def _communicate(self) -> None:
         params = self._params()
-        diffs = [p - self.state[p]["center"] for p in params]                # x_i - x~ (before any update)
+        diffs = [
+            p - self.state[p]["center"] for p in params
+        ]  # x_i - x~ (before any update)
         total = torch.cat([d.reshape(-1) for d in diffs])
         if self.distributed:
-            dist.all_reduce(total, op=dist.ReduceOp.SUM, group=self.group)  # sum_j (x_j - x~)
+            dist.all_reduce(
+                total, op=dist.ReduceOp.SUM, group=self.group
+            )  # sum_j (x_j - x~)
         alpha = self.param_groups[0]["alpha"]
         offset = 0
         for p, d in zip(params, diffs):
-            diff_sum = total[offset:offset + p.numel()].view_as(p)
+            diff_sum = total[offset : offset + p.numel()].view_as(p)
             elastic_update(p, self.state[p]["center"], d, diff_sum, alpha)
             offset += p.numel()
         self.communications += 1
@@ -221,19 +293,27 @@ class EASGD(ValidatedOptimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = self._gradient(p, group)                                  # g + λ x_i
+                g = self._gradient(p, group)  # g + λ x_i
                 state = self.state[p]
                 if mu == 0:
-                    sgd_update(p, g, lr)                                      # x_i ← x_i − η g
+                    sgd_update(p, g, lr)  # x_i ← x_i − η g
                 elif group["nesterov"]:
-                    state["momentum_buffer"] = nesterov_update(p, g, state.get("momentum_buffer"), lr, mu)
+                    state["momentum_buffer"] = nesterov_update(
+                        p, g, state.get("momentum_buffer"), lr, mu
+                    )
                 else:
-                    state["momentum_buffer"] = momentum_update(p, g, state.get("momentum_buffer"), lr, mu)
+                    state["momentum_buffer"] = momentum_update(
+                        p, g, state.get("momentum_buffer"), lr, mu
+                    )
         return loss
 
     def state_dict(self):
         sd = super().state_dict()
-        sd["easgd"] = {"t": self._t, "communications": self.communications, "tau": self.tau}
+        sd["easgd"] = {
+            "t": self._t,
+            "communications": self.communications,
+            "tau": self.tau,
+        }
         return sd
 
     def load_state_dict(self, state_dict):

@@ -1,4 +1,5 @@
 """Entropy-SGD (Chaudhari et al. 2017): gradient descent on the local entropy, estimated by Langevin dynamics."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +7,18 @@ import math
 import torch
 
 from .. import _args
-from ._base import (ValidatedOptimizer, check_bool, check_count, check_lr, check_nonnegative,
-                    check_positive, check_unit_interval, check_weight, evaluate_closure, scalar)
+from ._base import (
+    ValidatedOptimizer,
+    check_bool,
+    check_count,
+    check_lr,
+    check_nonnegative,
+    check_positive,
+    check_unit_interval,
+    check_weight,
+    evaluate_closure,
+    scalar,
+)
 from .sgd import momentum_update, nesterov_update, sgd_update
 
 __all__ = ["EntropySGD", "MinibatchClosure", "langevin_step"]
@@ -29,12 +40,11 @@ def langevin_step(x_prime, g, x, mu, gamma, sgld_lr, noise, alpha, xi=None):
     with g = ∇f(x') on a fresh minibatch, x the anchor, ξ ~ N(0, I) (``xi``; none when
     ε = ``noise`` is 0) and μ the running estimate of the Gibbs mean ⟨x'⟩.
     """
-    dx = g.add(x_prime - x, alpha=gamma)                # ∇f(x') − γ (x − x')
-    x_prime.add_(dx, alpha=-sgld_lr)                    # x' ← x' − η' dx'
+    dx = g.add(x_prime - x, alpha=gamma)  # ∇f(x') − γ (x − x')
+    x_prime.add_(dx, alpha=-sgld_lr)  # x' ← x' − η' dx'
     if noise > 0:
-        x_prime.add_(xi, alpha=noise * math.sqrt(2 * sgld_lr))   # + √(2η') ε ξ
-    mu.mul_(1 - alpha).add_(x_prime, alpha=alpha)       # μ ← (1 − α) μ + α x'
-
+        x_prime.add_(xi, alpha=noise * math.sqrt(2 * sgld_lr))  # + √(2η') ε ξ
+    mu.mul_(1 - alpha).add_(x_prime, alpha=alpha)  # μ ← (1 − α) μ + α x'
 
 
 class EntropySGD(ValidatedOptimizer):
@@ -107,24 +117,61 @@ class EntropySGD(ValidatedOptimizer):
         "alpha": lambda v: check_weight("alpha", v, "averaging weight"),
         "momentum": lambda v: check_unit_interval("momentum", v, "momentum"),
         "nesterov": lambda v: check_bool("nesterov", v),
-        "weight_decay": lambda v: check_nonnegative("weight_decay", v, "weight_decay"),
+        "weight_decay": lambda v: check_nonnegative(
+            "weight_decay", v, "weight_decay"
+        ),
     }
 
-    def __init__(self, params, lr: float = 0.1, *, gamma: float = 0.03, scoping: float = 1e-3, L: int = 20,
-                 sgld_lr: float = 0.1, noise: float = 1e-4, alpha: float = 0.25, momentum: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        params,
+        lr: float = 0.1,
+        *,
+        gamma: float = 0.03,
+        scoping: float = 1e-3,
+        L: int = 20,
+        sgld_lr: float = 0.1,
+        noise: float = 1e-4,
+        alpha: float = 0.25,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        generator: torch.Generator | None = None,
+    ):
         if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+            raise TypeError(
+                "generator must be a torch.Generator or None, got"
+                f" {type(generator).__name__}"
+            )
         self.generator = generator
-        super().__init__(params, dict(lr=lr, gamma=gamma, scoping=scoping, L=L, sgld_lr=sgld_lr, noise=noise,
-                                      alpha=alpha, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                gamma=gamma,
+                scoping=scoping,
+                L=L,
+                sgld_lr=sgld_lr,
+                noise=noise,
+                alpha=alpha,
+                momentum=momentum,
+                nesterov=nesterov,
+                weight_decay=weight_decay,
+            ),
+        )
 
     def _check_group(self, group: dict) -> None:
         if group["nesterov"] and group["momentum"] <= 0:
-            raise ValueError(f"Nesterov momentum requires a momentum > 0, got momentum={group['momentum']}")
+            raise ValueError(
+                "Nesterov momentum requires a momentum > 0, got"
+                f" momentum={group['momentum']}"
+            )
         if group["L"] != self.param_groups[0]["L"]:
-            raise ValueError(f"all param groups must use the same number of Langevin steps L (one closure call "
-                             f"moves every parameter), got {group['L']} and {self.param_groups[0]['L']}")
+            raise ValueError(
+                "all param groups must use the same number of Langevin steps L"
+                f" (one closure call moves every parameter), got {group['L']}"
+                f" and {self.param_groups[0]['L']}"
+            )
 
     def scope(self) -> list[float]:
         """The gamma each param group will use at its next step, gamma_0 (1 + gamma_1)^t."""
@@ -136,7 +183,9 @@ class EntropySGD(ValidatedOptimizer):
         return out
 
     def _noise(self, p: torch.Tensor) -> torch.Tensor:
-        return torch.randn(p.shape, generator=self.generator, dtype=p.dtype, device=p.device)
+        return torch.randn(
+            p.shape, generator=self.generator, dtype=p.dtype, device=p.device
+        )
 
     @torch.no_grad()
     def step(self, closure):
@@ -146,15 +195,21 @@ class EntropySGD(ValidatedOptimizer):
             the loss of the first closure call (at the current x).
         """
         if closure is None:
-            raise ValueError("EntropySGD needs a closure that re-evaluates the loss and its gradients: "
-                             "optimizer.step(closure)")
+            raise ValueError(
+                "EntropySGD needs a closure that re-evaluates the loss and its"
+                " gradients: optimizer.step(closure)"
+            )
         L = self.param_groups[0]["L"]
         if L == 0:
             loss = evaluate_closure(closure)
             for group in self.param_groups:
                 for p in group["params"]:
                     if p.grad is not None:
-                        g = p.grad if group["weight_decay"] == 0 else p.grad.add(p, alpha=group["weight_decay"])
+                        g = (
+                            p.grad
+                            if group["weight_decay"] == 0
+                            else p.grad.add(p, alpha=group["weight_decay"])
+                        )
                         self._outer(p, g, group)
             return loss
 
@@ -164,16 +219,23 @@ class EntropySGD(ValidatedOptimizer):
             for p in group["params"]:
                 state = self.state[p]
                 if "anchor" not in state:
-                    state["anchor"], state["mu"] = p.detach().clone(), p.detach().clone()
+                    state["anchor"], state["mu"] = (
+                        p.detach().clone(),
+                        p.detach().clone(),
+                    )
                 else:
                     state["anchor"].copy_(p)
                     state["mu"].copy_(p)
         loss = None
         for _ in range(L):
-            value = evaluate_closure(closure)                      # grad f(x') on a fresh minibatch
+            value = evaluate_closure(closure)  # grad f(x') on a fresh minibatch
             loss = value if loss is None else loss
             for group, gamma in zip(self.param_groups, gammas):
-                eta, eps, alpha = group["sgld_lr"], group["noise"], group["alpha"]
+                eta, eps, alpha = (
+                    group["sgld_lr"],
+                    group["noise"],
+                    group["alpha"],
+                )
                 for p in group["params"]:
                     if p.grad is None:
                         continue
@@ -182,9 +244,19 @@ class EntropySGD(ValidatedOptimizer):
                     if group["weight_decay"] != 0:
                         g = g.add(p, alpha=group["weight_decay"])
                     xi = self._noise(p) if eps > 0 else None
-                    langevin_step(p, g, state["anchor"], state["mu"], gamma, eta, eps, alpha,
-                                  xi)
-        # Outer step from the anchor x along the local-entropy gradient g = gamma (x - mu).
+                    langevin_step(
+                        p,
+                        g,
+                        state["anchor"],
+                        state["mu"],
+                        gamma,
+                        eta,
+                        eps,
+                        alpha,
+                        xi,
+                    )
+        # Outer step from the anchor x along the local-entropy gradient g =
+        # gamma (x - mu).
         for group, gamma in zip(self.param_groups, gammas):
             for p in group["params"]:
                 state = self.state[p]
@@ -202,9 +274,13 @@ class EntropySGD(ValidatedOptimizer):
         if mu == 0:
             sgd_update(p, g, lr)
         elif group["nesterov"]:
-            state["momentum_buffer"] = nesterov_update(p, g, state.get("momentum_buffer"), lr, mu)
+            state["momentum_buffer"] = nesterov_update(
+                p, g, state.get("momentum_buffer"), lr, mu
+            )
         else:
-            state["momentum_buffer"] = momentum_update(p, g, state.get("momentum_buffer"), lr, mu)
+            state["momentum_buffer"] = momentum_update(
+                p, g, state.get("momentum_buffer"), lr, mu
+            )
         state["step"] = state.get("step", 0) + 1
 
 
@@ -227,24 +303,43 @@ class MinibatchClosure:
         generator: a CPU ``torch.Generator`` for the minibatches.
     """
 
-    def __init__(self, model: torch.nn.Module, loss_fn, X: torch.Tensor, y: torch.Tensor, batch_size: int,
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss_fn,
+        X: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+    ):
         if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+            raise TypeError(
+                f"model must be a torch.nn.Module, got {type(model).__name__}"
+            )
         if not callable(loss_fn):
-            raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+            raise TypeError(
+                f"loss_fn must be callable, got {type(loss_fn).__name__}"
+            )
         if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
             raise TypeError("X and y must be torch.Tensors")
         if len(X) != len(y) or len(X) == 0:
-            raise ValueError(f"X and y must have the same, non-zero number of rows, got {len(X)} and {len(y)}")
+            raise ValueError(
+                "X and y must have the same, non-zero number of rows, got"
+                f" {len(X)} and {len(y)}"
+            )
         batch_size = _args.positive_int("batch_size", batch_size)
         if batch_size > len(X):
-            raise ValueError(f"batch_size must be an integer in [1, {len(X)}], got {batch_size!r}")
+            raise ValueError(
+                f"batch_size must be an integer in [1, {len(X)}], got"
+                f" {batch_size!r}"
+            )
         self.model, self.loss_fn, self.X, self.y = model, loss_fn, X, y
         self.batch_size, self.generator, self.calls = batch_size, generator, 0
 
     def __call__(self) -> torch.Tensor:
-        idx = torch.randint(0, len(self.X), (self.batch_size,), generator=self.generator).to(self.X.device)
+        idx = torch.randint(
+            0, len(self.X), (self.batch_size,), generator=self.generator
+        ).to(self.X.device)
         self.model.zero_grad()
         loss = self.loss_fn(self.model(self.X[idx]), self.y[idx])
         loss.backward()

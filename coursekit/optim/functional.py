@@ -3,6 +3,7 @@
 These run the optimizer classes of this package on a copy of the inputs, so they are the reference
 that an exercise's answer is compared with, and they never drift from the classes.
 """
+
 from __future__ import annotations
 
 from .. import _args
@@ -19,12 +20,24 @@ def _tensors(**named):
         out.append(t.detach().clone())
     shapes = {tuple(t.shape) for t in out}
     if len(shapes) != 1:
-        raise ValueError(f"{', '.join(named)} must have the same shape, got {[tuple(t.shape) for t in out]}")
+        raise ValueError(
+            f"{', '.join(named)} must have the same shape, got"
+            f" {[tuple(t.shape) for t in out]}"
+        )
     return out
 
 
-def adam_step(theta, grad, m, v, t: int, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-              eps: float = 1e-8):
+def adam_step(
+    theta,
+    grad,
+    m,
+    v,
+    t: int,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+):
     r"""One Adam step: returns (θ_t, m_t, v_t) from θ_{t−1}, the gradient g_t and the moments m_{t−1}, v_{t−1}.
 
     m_t = β1 m + (1 − β1) g,  v_t = β2 v + (1 − β2) g ⊙ g,
@@ -46,7 +59,9 @@ def momentum_step(theta, grad, velocity, lr: float, momentum: float):
     lr = _args.real("lr", lr, low=0.0, low_open=True)
     p = theta.requires_grad_(True)
     opt = SGD([p], lr=lr, momentum=momentum)
-    opt.state[p] = {"momentum_buffer": -velocity / lr}   # torch's buffer b = −v/η
+    opt.state[p] = {
+        "momentum_buffer": -velocity / lr
+    }  # torch's buffer b = −v/η
     p.grad = grad
     opt.step()
     return p.detach(), -lr * opt.state[p]["momentum_buffer"]

@@ -1,4 +1,5 @@
 """Small problems whose answers are known in closed form, for checking what an optimizer does."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,7 +12,9 @@ from .averaging import PolyakAverage
 __all__ = ["NoisyQuadratic", "QuadraticRun", "trajectories"]
 
 
-def trajectories(optimizer_class: type, f, x0, steps: int, settings: list[dict]) -> torch.Tensor:
+def trajectories(
+    optimizer_class: type, f, x0, steps: int, settings: list[dict]
+) -> torch.Tensor:
     """Paths of one optimizer class on a 2-D landscape under several hyperparameter settings at once.
 
     Each setting becomes one param group (holding its own copy of the point) of a single optimizer,
@@ -29,18 +32,34 @@ def trajectories(optimizer_class: type, f, x0, steps: int, settings: list[dict])
     Returns:
         a float64 tensor of shape (len(settings), steps + 1, d); diverging paths hold inf/NaN.
     """
-    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
-        raise TypeError(f"optimizer_class must be a torch.optim.Optimizer subclass, got {optimizer_class!r}")
+    if not (
+        isinstance(optimizer_class, type)
+        and issubclass(optimizer_class, torch.optim.Optimizer)
+    ):
+        raise TypeError(
+            "optimizer_class must be a torch.optim.Optimizer subclass, got"
+            f" {optimizer_class!r}"
+        )
     if not callable(f):
         raise TypeError(f"f must be callable, got {type(f).__name__}")
     steps = _args.positive_int("steps", steps, allow_zero=True)
-    if not isinstance(settings, (list, tuple)) or not settings or not all(isinstance(s, dict) for s in settings):
-        raise ValueError("settings must be a non-empty list of dicts of hyperparameters")
+    if (
+        not isinstance(settings, (list, tuple))
+        or not settings
+        or not all(isinstance(s, dict) for s in settings)
+    ):
+        raise ValueError(
+            "settings must be a non-empty list of dicts of hyperparameters"
+        )
     start = torch.as_tensor(x0, dtype=torch.float64).flatten()
     points = [start.clone().requires_grad_(True) for _ in settings]
-    optimizer = optimizer_class([{"params": [p], **s} for p, s in zip(points, settings)])
+    optimizer = optimizer_class(
+        [{"params": [p], **s} for p, s in zip(points, settings)]
+    )
     exact_grad = getattr(f, "grad", None)
-    paths = torch.empty(len(settings), steps + 1, start.numel(), dtype=torch.float64)
+    paths = torch.empty(
+        len(settings), steps + 1, start.numel(), dtype=torch.float64
+    )
     paths[:, 0] = start
     for k in range(steps):
         here = torch.stack([p.detach() for p in points])
@@ -89,7 +108,10 @@ class NoisyQuadratic:
     def __init__(self, curvatures, sigma: float = 1.0):
         h = torch.as_tensor(curvatures, dtype=torch.float64).flatten()
         if h.numel() == 0 or not torch.isfinite(h).all() or (h <= 0).any():
-            raise ValueError(f"curvatures must be positive finite numbers, got {curvatures!r}")
+            raise ValueError(
+                "curvatures must be positive finite numbers, got"
+                f" {curvatures!r}"
+            )
         self.h = h
         self.sigma = _args.real("sigma", sigma, low=0.0)
 
@@ -101,11 +123,25 @@ class NoisyQuadratic:
         """J(θ) for each row of ``theta`` (shape (..., d)) -> shape (...)."""
         _args.tensor("theta", theta, floating=True)
         if theta.shape[-1] != self.dim:
-            raise ValueError(f"theta must have shape (..., {self.dim}), got {tuple(theta.shape)}")
-        return 0.5 * (self.h.to(theta) * theta ** 2).sum(-1)
+            raise ValueError(
+                f"theta must have shape (..., {self.dim}), got"
+                f" {tuple(theta.shape)}"
+            )
+        return 0.5 * (self.h.to(theta) * theta**2).sum(-1)
 
-    def run(self, make_optimizer, steps: int, *, start=3.0, runs: int = 1000, seed: int = 0, scheduler=None,
-            average: str | None = None, alpha: float = 0.99, device=None) -> QuadraticRun:
+    def run(
+        self,
+        make_optimizer,
+        steps: int,
+        *,
+        start=3.0,
+        runs: int = 1000,
+        seed: int = 0,
+        scheduler=None,
+        average: str | None = None,
+        alpha: float = 0.99,
+        device=None,
+    ) -> QuadraticRun:
         """Run ``runs`` independent copies of an optimizer for ``steps`` noisy steps.
 
         Args:
@@ -132,16 +168,30 @@ class NoisyQuadratic:
         theta.requires_grad_(True)
         opt = make_optimizer([theta])
         if not isinstance(opt, torch.optim.Optimizer):
-            raise TypeError(f"make_optimizer must return a torch.optim.Optimizer, got {type(opt).__name__}")
+            raise TypeError(
+                "make_optimizer must return a torch.optim.Optimizer, got"
+                f" {type(opt).__name__}"
+            )
         sched = scheduler(opt) if scheduler is not None else None
-        avg = PolyakAverage([theta], mode=average, alpha=alpha) if average is not None else None
+        avg = (
+            PolyakAverage([theta], mode=average, alpha=alpha)
+            if average is not None
+            else None
+        )
         g = torch.Generator().manual_seed(seed)
         loss = torch.empty(steps + 1, dtype=torch.float64)
         lr = torch.empty(steps + 1, dtype=torch.float64)
-        averaged = torch.full((steps + 1,), float("nan"), dtype=torch.float64) if avg is not None else None
+        averaged = (
+            torch.full((steps + 1,), float("nan"), dtype=torch.float64)
+            if avg is not None
+            else None
+        )
         weights = (0.5 * h / runs).expand(runs, self.dim).flatten()
-        mean_loss = lambda t: t.detach().square().flatten().dot(weights)  # noqa: E731 - E[J] over the runs
-        chunk = 256  # draw the noise in blocks: one call per block instead of one per step
+        mean_loss = (
+            lambda t: t.detach().square().flatten().dot(weights)
+        )  # noqa: E731 - E[J] over the runs
+        # draw the noise in blocks: one call per block instead of one per step
+        chunk = 256
         for k in range(steps + 1):
             loss[k] = mean_loss(theta)
             if avg is not None and avg.num_averaged > 0:
@@ -150,12 +200,20 @@ class NoisyQuadratic:
             if k == steps:
                 break
             if k % chunk == 0:
-                noise = torch.randn(min(chunk, steps - k), runs, self.dim, generator=g, dtype=torch.float64)
+                noise = torch.randn(
+                    min(chunk, steps - k),
+                    runs,
+                    self.dim,
+                    generator=g,
+                    dtype=torch.float64,
+                )
                 noise = (self.sigma * noise).to(device)
-            theta.grad = h * theta.detach() + noise[k % chunk]       # ĝ = Hθ + σξ
+            theta.grad = h * theta.detach() + noise[k % chunk]  # ĝ = Hθ + σξ
             opt.step()
             if avg is not None:
                 avg.update()
             if sched is not None:
                 sched.step()
-        return QuadraticRun(loss=loss, lr=lr, theta=theta.detach(), averaged_loss=averaged)
+        return QuadraticRun(
+            loss=loss, lr=lr, theta=theta.detach(), averaged_loss=averaged
+        )

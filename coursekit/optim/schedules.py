@@ -4,6 +4,7 @@ Use them like torch's: build the scheduler on an optimizer and call ``scheduler.
 ``optimizer.step()``; after k calls each param group's learning rate is η_k. Both are written in
 closed form from each group's initial rate η_0 (``base_lrs``).
 """
+
 from __future__ import annotations
 
 from torch.optim import Optimizer
@@ -19,7 +20,9 @@ def linear_decay(k: int, lr0: float, lr_tau: float, tau: int) -> float:
     k = _args.positive_int("k", k, allow_zero=True)
     tau = _args.positive_int("tau", tau)
     alpha = min(k, tau) / tau
-    return (1.0 - alpha) * _args.real("lr0", lr0, low=0.0) + alpha * _args.real("lr_tau", lr_tau, low=0.0)
+    return (1.0 - alpha) * _args.real("lr0", lr0, low=0.0) + alpha * _args.real(
+        "lr_tau", lr_tau, low=0.0
+    )
 
 
 class InverseTimeDecay(LRScheduler):
@@ -37,7 +40,13 @@ class InverseTimeDecay(LRScheduler):
         last_epoch: index of the last step, for resuming (-1 starts afresh), as in torch.
     """
 
-    def __init__(self, optimizer: Optimizer, time_scale: float, power: float = 1.0, last_epoch: int = -1):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        time_scale: float,
+        power: float = 1.0,
+        last_epoch: int = -1,
+    ):
         self.time_scale = _args.positive("time_scale", time_scale)
         self.power = _args.positive("power", power)
         super().__init__(optimizer, last_epoch)
@@ -47,7 +56,9 @@ class InverseTimeDecay(LRScheduler):
         return (1.0 + k / self.time_scale) ** -self.power
 
     def get_lr(self) -> list[float]:
-        return [base_lr * self.factor(self.last_epoch) for base_lr in self.base_lrs]
+        return [
+            base_lr * self.factor(self.last_epoch) for base_lr in self.base_lrs
+        ]
 
     _get_closed_form_lr = get_lr
 
@@ -72,9 +83,17 @@ class LinearDecay(LRScheduler):
         last_epoch: index of the last step, for resuming (-1 starts afresh), as in torch.
     """
 
-    def __init__(self, optimizer: Optimizer, tau: int, final_factor: float = 0.01, last_epoch: int = -1):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        tau: int,
+        final_factor: float = 0.01,
+        last_epoch: int = -1,
+    ):
         self.tau = _args.positive_int("tau", tau)
-        self.final_factor = _args.real("final_factor", final_factor, low=0.0, high=1.0)
+        self.final_factor = _args.real(
+            "final_factor", final_factor, low=0.0, high=1.0
+        )
         super().__init__(optimizer, last_epoch)
 
     def factor(self, k: int) -> float:
@@ -83,7 +102,8 @@ class LinearDecay(LRScheduler):
         return (1.0 - alpha) + alpha * self.final_factor
 
     def get_lr(self) -> list[float]:
-        return [base_lr * self.factor(self.last_epoch) for base_lr in self.base_lrs]
+        return [
+            base_lr * self.factor(self.last_epoch) for base_lr in self.base_lrs
+        ]
 
     _get_closed_form_lr = get_lr
-

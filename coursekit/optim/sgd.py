@@ -1,10 +1,21 @@
 """Stochastic gradient descent, with momentum (the heavy ball) and Nesterov momentum."""
+
 from __future__ import annotations
 
 import torch
 
-from ._base import (ValidatedOptimizer, check_bool, check_foreach, check_lr, check_nonnegative,
-                    check_torch_only, check_unit_interval, evaluate_closure, params_with_grad, scalar)
+from ._base import (
+    ValidatedOptimizer,
+    check_bool,
+    check_foreach,
+    check_lr,
+    check_nonnegative,
+    check_torch_only,
+    check_unit_interval,
+    evaluate_closure,
+    params_with_grad,
+    scalar,
+)
 
 __all__ = ["SGD", "sgd_update", "momentum_update", "nesterov_update"]
 
@@ -14,7 +25,7 @@ def sgd_update(theta, g, lr):
 
     .. math:: \theta \leftarrow \theta - \eta\, g
     """
-    theta.add_(g, alpha=-lr)                            # θ ← θ − η g
+    theta.add_(g, alpha=-lr)  # θ ← θ − η g
 
 
 def momentum_update(theta, g, b, lr, momentum, dampening=0.0):
@@ -28,10 +39,10 @@ def momentum_update(theta, g, b, lr, momentum, dampening=0.0):
     ``b`` is ``None`` on the first step: the buffer starts as the first gradient.
     """
     if b is None:
-        b = g.clone()                                   # b_1 = g_1
+        b = g.clone()  # b_1 = g_1
     else:
-        b.mul_(momentum).add_(g, alpha=1 - dampening)   # b ← μ b + (1 − d) g
-    theta.add_(b, alpha=-lr)                            # θ ← θ − η b
+        b.mul_(momentum).add_(g, alpha=1 - dampening)  # b ← μ b + (1 − d) g
+    theta.add_(b, alpha=-lr)  # θ ← θ − η b
     return b
 
 
@@ -46,10 +57,10 @@ def nesterov_update(theta, g, b, lr, momentum):
     ``b`` is ``None`` on the first step: the buffer starts as the first gradient.
     """
     if b is None:
-        b = g.clone()                                   # b_1 = g_1
+        b = g.clone()  # b_1 = g_1
     else:
-        b.mul_(momentum).add_(g)                        # b ← μ b + g
-    theta.add_(g.add(b, alpha=momentum), alpha=-lr)     # θ ← θ − η (g + μ b)
+        b.mul_(momentum).add_(g)  # b ← μ b + g
+    theta.add_(g.add(b, alpha=momentum), alpha=-lr)  # θ ← θ − η (g + μ b)
     return b
 
 
@@ -93,24 +104,51 @@ class SGD(ValidatedOptimizer):
         "lr": check_lr,
         "momentum": lambda v: check_unit_interval("momentum", v, "momentum"),
         "dampening": lambda v: check_unit_interval("dampening", v, "dampening"),
-        "weight_decay": lambda v: check_nonnegative("weight_decay", v, "weight_decay"),
+        "weight_decay": lambda v: check_nonnegative(
+            "weight_decay", v, "weight_decay"
+        ),
         "nesterov": lambda v: check_bool("nesterov", v),
         "maximize": lambda v: check_bool("maximize", v),
         "foreach": check_foreach,
     }
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
-                 foreach: bool | None = None, differentiable: bool = False,
-                 fused: bool | None = None):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ):
         check_torch_only("SGD", differentiable=differentiable, fused=fused)
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize, foreach=foreach))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                weight_decay=weight_decay,
+                nesterov=nesterov,
+                maximize=maximize,
+                foreach=foreach,
+            ),
+        )
 
     def _check_group(self, group: dict) -> None:
-        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ValueError(f"Nesterov momentum requires a momentum > 0 and zero dampening, got "
-                             f"momentum={group['momentum']}, dampening={group['dampening']}")
+        if group["nesterov"] and (
+            group["momentum"] <= 0 or group["dampening"] != 0
+        ):
+            raise ValueError(
+                "Nesterov momentum requires a momentum > 0 and zero dampening,"
+                f" got momentum={group['momentum']},"
+                f" dampening={group['dampening']}"
+            )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -123,21 +161,39 @@ class SGD(ValidatedOptimizer):
             params, grads = params_with_grad(group, group["maximize"])
             if not params:
                 continue
-            lr, mu, d, wd = scalar(group["lr"]), group["momentum"], group["dampening"], group["weight_decay"]
+            lr, mu, d, wd = (
+                scalar(group["lr"]),
+                group["momentum"],
+                group["dampening"],
+                group["weight_decay"],
+            )
             if wd != 0:
-                grads = torch._foreach_add(grads, params, alpha=wd)          # g ← g + λθ
+                grads = torch._foreach_add(
+                    grads, params, alpha=wd
+                )  # g ← g + λθ
             if mu != 0:
-                bufs = self._momentum_buffers(params, grads, mu, d)    # b ← μ b + (1 − d) g
+                bufs = self._momentum_buffers(
+                    params, grads, mu, d
+                )  # b ← μ b + (1 − d) g
                 if group["nesterov"]:
-                    grads = torch._foreach_add(grads, bufs, alpha=mu)    # step along g + μ b
+                    grads = torch._foreach_add(
+                        grads, bufs, alpha=mu
+                    )  # step along g + μ b
                 else:
-                    grads = bufs                                         # step along b
-            torch._foreach_add_(params, grads, alpha=-lr)                # θ ← θ − η (step direction)
+                    grads = bufs  # step along b
+            torch._foreach_add_(
+                params, grads, alpha=-lr
+            )  # θ ← θ − η (step direction)
         return loss
 
     def _step_per_tensor(self, group: dict) -> None:
         """The readable path: one call of the chapter's update function per tensor."""
-        lr, mu, d, wd = scalar(group["lr"]), group["momentum"], group["dampening"], group["weight_decay"]
+        lr, mu, d, wd = (
+            scalar(group["lr"]),
+            group["momentum"],
+            group["dampening"],
+            group["weight_decay"],
+        )
         for theta in group["params"]:
             if theta.grad is None:
                 continue
@@ -146,9 +202,13 @@ class SGD(ValidatedOptimizer):
             if mu == 0:
                 sgd_update(theta, g, lr)
             elif group["nesterov"]:
-                state["momentum_buffer"] = nesterov_update(theta, g, state.get("momentum_buffer"), lr, mu)
+                state["momentum_buffer"] = nesterov_update(
+                    theta, g, state.get("momentum_buffer"), lr, mu
+                )
             else:
-                state["momentum_buffer"] = momentum_update(theta, g, state.get("momentum_buffer"), lr, mu, d)
+                state["momentum_buffer"] = momentum_update(
+                    theta, g, state.get("momentum_buffer"), lr, mu, d
+                )
 
     def _momentum_buffers(self, params, grads, mu, d):
         """Update and return the momentum buffers b of ``params``; a new buffer starts as b_1 = g_1."""

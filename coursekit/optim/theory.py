@@ -4,6 +4,7 @@ On a quadratic every optimizer of this package is a linear recursion along each 
 the Hessian (curvature λ), so its convergence rate and its noise floor have exact formulas. The
 functions take the curvatures (Hessian eigenvalues) as a list or tensor and return plain floats.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,14 +14,25 @@ import torch
 from .. import _args
 from ._base import check_lr, check_unit_interval
 
-__all__ = ["gd_rate", "heavy_ball_rate", "nesterov_rate", "optimal_gd", "optimal_heavy_ball", "optimal_nesterov",
-           "sgd_noise_floor", "inverse_time_loss", "averaged_sgd_loss"]
+__all__ = [
+    "gd_rate",
+    "heavy_ball_rate",
+    "nesterov_rate",
+    "optimal_gd",
+    "optimal_heavy_ball",
+    "optimal_nesterov",
+    "sgd_noise_floor",
+    "inverse_time_loss",
+    "averaged_sgd_loss",
+]
 
 
 def _curvatures(curvatures) -> torch.Tensor:
     h = torch.as_tensor(curvatures, dtype=torch.float64).flatten()
     if h.numel() == 0 or not torch.isfinite(h).all() or (h <= 0).any():
-        raise ValueError(f"curvatures must be positive finite numbers, got {curvatures!r}")
+        raise ValueError(
+            f"curvatures must be positive finite numbers, got {curvatures!r}"
+        )
     return h
 
 
@@ -44,21 +56,33 @@ def heavy_ball_rate(lr: float, momentum: float, curvatures) -> float:
     [[1 + μ − η λ, −μ], [1, 0]]; the rate is the largest modulus of its eigenvalues, the roots of
     z² − (1 + μ − η λ) z + μ = 0, over all curvatures.
     """
-    lr, mu, lam = check_lr(lr), check_unit_interval("momentum", momentum, "momentum"), _curvatures(curvatures)
+    lr, mu, lam = (
+        check_lr(lr),
+        check_unit_interval("momentum", momentum, "momentum"),
+        _curvatures(curvatures),
+    )
     return _spectral_radius(1 + mu - lr * lam, torch.full_like(lam, mu))
 
 
 def nesterov_rate(lr: float, momentum: float, curvatures) -> float:
     r"""Rate of Nesterov momentum on a quadratic: roots of z² − (1 + μ)(1 − η λ) z + μ (1 − η λ) = 0."""
-    lr, mu, lam = check_lr(lr), check_unit_interval("momentum", momentum, "momentum"), _curvatures(curvatures)
+    lr, mu, lam = (
+        check_lr(lr),
+        check_unit_interval("momentum", momentum, "momentum"),
+        _curvatures(curvatures),
+    )
     q = 1 - lr * lam
     return _spectral_radius((1 + mu) * q, mu * q)
 
 
 def _extremes(lam_min, lam_max) -> tuple[float, float]:
-    lo, hi = _args.positive("lam_min", lam_min), _args.positive("lam_max", lam_max)
+    lo, hi = _args.positive("lam_min", lam_min), _args.positive(
+        "lam_max", lam_max
+    )
     if lo > hi:
-        raise ValueError(f"lam_min must be <= lam_max, got lam_min={lo}, lam_max={hi}")
+        raise ValueError(
+            f"lam_min must be <= lam_max, got lam_min={lo}, lam_max={hi}"
+        )
     return lo, hi
 
 
@@ -75,7 +99,9 @@ def optimal_gd(lam_min: float, lam_max: float) -> tuple[float, float]:
     return 2 / (hi + lo), (kappa - 1) / (kappa + 1)
 
 
-def optimal_heavy_ball(lam_min: float, lam_max: float) -> tuple[float, float, float]:
+def optimal_heavy_ball(
+    lam_min: float, lam_max: float
+) -> tuple[float, float, float]:
     r"""Best heavy-ball parameters for curvatures in [λ_min, λ_max] (Polyak, 1964).
 
     η* = 4 / (√λ_max + √λ_min)²,  μ* = ((√κ − 1)/(√κ + 1))²,  rate (√κ − 1)/(√κ + 1), with κ = λ_max/λ_min.
@@ -86,10 +112,12 @@ def optimal_heavy_ball(lam_min: float, lam_max: float) -> tuple[float, float, fl
     lo, hi = _extremes(lam_min, lam_max)
     root = math.sqrt(hi / lo)
     rate = (root - 1) / (root + 1)
-    return 4 / (math.sqrt(hi) + math.sqrt(lo)) ** 2, rate ** 2, rate
+    return 4 / (math.sqrt(hi) + math.sqrt(lo)) ** 2, rate**2, rate
 
 
-def optimal_nesterov(lam_min: float, lam_max: float) -> tuple[float, float, float]:
+def optimal_nesterov(
+    lam_min: float, lam_max: float
+) -> tuple[float, float, float]:
     r"""Nesterov's standard choice for curvatures in [λ_min, λ_max]: η = 1/λ_max, μ = (√κ − 1)/(√κ + 1).
 
     Its exact rate on a quadratic is computed by :func:`nesterov_rate`; for large κ it is about
@@ -115,8 +143,11 @@ def sgd_noise_floor(lr: float, curvatures, sigma: float) -> float:
     lr, h = check_lr(lr), _curvatures(curvatures)
     sigma = _args.real("sigma", sigma, low=0.0)
     if (lr * h >= 2).any():
-        raise ValueError(f"lr * curvature must be < 2 for a stationary state (lr={lr}, max curvature={float(h.max())})")
-    return float((lr * sigma ** 2 / (2 * (2 - lr * h))).sum())
+        raise ValueError(
+            f"lr * curvature must be < 2 for a stationary state (lr={lr}, max"
+            f" curvature={float(h.max())})"
+        )
+    return float((lr * sigma**2 / (2 * (2 - lr * h))).sum())
 
 
 def inverse_time_loss(c: float, curvatures, sigma: float, k: int) -> float:
@@ -129,8 +160,11 @@ def inverse_time_loss(c: float, curvatures, sigma: float, k: int) -> float:
     sigma = _args.real("sigma", sigma, low=0.0)
     k = _args.positive_int("k", k)
     if (2 * h * c <= 1).any():
-        raise ValueError(f"2 * curvature * c must exceed 1 for the 1/k rate (c={c}, min curvature={float(h.min())})")
-    return float((h * c ** 2 * sigma ** 2 / (2 * (2 * h * c - 1) * k)).sum())
+        raise ValueError(
+            f"2 * curvature * c must exceed 1 for the 1/k rate (c={c}, min"
+            f" curvature={float(h.min())})"
+        )
+    return float((h * c**2 * sigma**2 / (2 * (2 * h * c - 1) * k)).sum())
 
 
 def averaged_sgd_loss(curvatures, sigma: float, k: int) -> float:
@@ -142,4 +176,4 @@ def averaged_sgd_loss(curvatures, sigma: float, k: int) -> float:
     h = _curvatures(curvatures)
     sigma = _args.real("sigma", sigma, low=0.0)
     k = _args.positive_int("k", k)
-    return float((sigma ** 2 / (2 * h * k)).sum())
+    return float((sigma**2 / (2 * h * k)).sum())
