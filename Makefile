@@ -67,11 +67,12 @@ book:
 
 # The three set-up steps run side by side (they mostly wait on downloads). Then the unit tests and
 # every notebook (two workers, one core each, so the per-notebook times are honest), then the book,
-# built from the notebooks nbval just executed (tools/pytest_nbval_book.py), and checked in the browser.
+# built from the notebooks nbval just executed (tools/pytest_nbval_book.py), and checked in the browser;
+# with those executions, every number of the chapters' prose is checked (tools/prose_numbers.py).
 test:
 	@$(MAKE) --no-print-directory -j3 install assets browser
 	$(PY) -m pytest --ignore=tests/test_book.py
-	$(PY) -m pytest tests/test_book.py -n 0
+	COURSEKIT_REQUIRE_EXECUTED=1 $(PY) -m pytest tests/test_book.py tests/test_prose_numbers.py -n 0
 
 # Students work in copies of the chapters (my-notebooks/, ignored by git): a chapter is copied there
 # the first time, never overwritten, so `git pull` of a new version of the book never conflicts

@@ -48,7 +48,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXCEPTIONS = ROOT / "tools" / "prose_numbers_exceptions.toml"
-BOOK_CACHE = ROOT / "_build" / ".jupyter_cache"  # execute.cache in _config.yml
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bookcache import cache_path  # noqa: E402  (the cache of the library as it is now)
+
+BOOK_CACHE = cache_path(ROOT, prune=False)
 TIMEOUT_S = 300  # execute.timeout in _config.yml
 
 SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
