@@ -759,6 +759,7 @@ def pretrain_stack(
     """
     sizes, lr = _check_stack(X, sizes, activation, lr)
     layers, histories, H = [], [], X
+    training = dict(epochs=epochs, batch_size=batch_size, generator=generator)
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         encoder = nn.Sequential(
             nn.Linear(fan_in, fan_out), ACTIVATIONS[activation]()
@@ -770,16 +771,7 @@ def pretrain_stack(
             else DenoisingAutoencoder(ae, corruption, generator=generator)
         )
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        histories.append(
-            train_autoencoder(
-                model,
-                H,
-                optimizer,
-                epochs=epochs,
-                batch_size=batch_size,
-                generator=generator,
-            )
-        )
+        histories.append(train_autoencoder(model, H, optimizer, **training))
         layers.extend(encoder)
         with torch.no_grad():
             H = encoder(H)  # the codes of this layer are the next layer's data

@@ -157,6 +157,13 @@ def generator_loss(
 # ------------------------------------------------------------------------------
 
 
+def _descend(optimizer, loss: torch.Tensor) -> None:
+    """One step of ``optimizer`` on ``loss``: zero grads, backward, update."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
 def train_step(
     G: nn.Module,
     D: nn.Module,
@@ -200,15 +207,9 @@ def train_step(
             fake = G(sample_noise(batch_size))  # G is held fixed while D learns
         real_logits, fake_logits = D(x), D(fake)
         d_loss = discriminator_loss(real_logits, fake_logits)
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
-    fake_logits_g = D(G(sample_noise(batch_size)))
-    g_loss = generator_loss(fake_logits_g, loss)
-    opt_g.zero_grad()
-    # also fills D's .grad (opt_d.zero_grad() clears it later)
-    g_loss.backward()
-    opt_g.step()
+        _descend(opt_d, d_loss)
+    g_loss = generator_loss(D(G(sample_noise(batch_size))), loss)
+    _descend(opt_g, g_loss)  # also fills D's .grad, cleared by opt_d later
     return {
         "d_loss": d_loss.detach(),
         "g_loss": g_loss.detach(),

@@ -18,6 +18,7 @@ standard error predicted by the formula above, the gradient noise scale, and the
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -288,6 +289,23 @@ def _check_timing(model, X, y, batch_sizes, lr, steps, repeats, warmup):
     )
 
 
+def _fastest_time(run: Callable[[], None], repeats: int, device) -> float:
+    """The shortest wall time of ``repeats`` calls of ``run()``, in seconds.
+
+    On a GPU the device is synchronized before and after each call, so that
+    queued work is counted in the call that queued it.
+    """
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    best = math.inf
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        run()
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def time_per_step(
     model: torch.nn.Module,
     X: torch.Tensor,
@@ -320,25 +338,16 @@ def time_per_step(
     )
     net = copy.deepcopy(model)
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
-    sync = torch.cuda.synchronize if X.device.type == "cuda" else (lambda: None)
 
-    def step(Xb, yb):
-        optimizer.zero_grad()
-        loss_fn(net(Xb), yb).backward()
-        optimizer.step()
+    def sgd_steps(Xb, yb, n):  # n SGD steps on the batch (Xb, yb)
+        for _ in range(n):
+            optimizer.zero_grad()
+            loss_fn(net(Xb), yb).backward()
+            optimizer.step()
 
     result = {}
     for b in sizes:
-        Xb, yb = X[:b], y[:b]
-        for _ in range(warmup):
-            step(Xb, yb)
-        best = math.inf
-        for _ in range(repeats):
-            sync()
-            start = time.perf_counter()
-            for _ in range(steps):
-                step(Xb, yb)
-            sync()
-            best = min(best, (time.perf_counter() - start) / steps)
-        result[int(b)] = best
+        sgd_steps(X[:b], y[:b], warmup)  # untimed
+        block = functools.partial(sgd_steps, X[:b], y[:b], steps)
+        result[int(b)] = _fastest_time(block, repeats, X.device) / steps
     return result

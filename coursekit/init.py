@@ -810,6 +810,25 @@ class LayerStats:
         return counts, edges
 
 
+def _output_and_weight_grads(loss: torch.Tensor, outputs) -> tuple[list, list]:
+    """dL/dB_l for each recorded ``(name, module, B_l)``, and dL/dW_l.
+
+    One ``torch.autograd.grad`` call (the ``.grad`` fields are left untouched);
+    dL/dW_l is ``None`` for a module without an ``nn.Parameter`` weight.
+    """
+    tensors = [o for _, _, o in outputs]
+    has_weight = [
+        isinstance(getattr(m, "weight", None), nn.Parameter)
+        for _, m, _ in outputs
+    ]
+    weights = [m.weight for (_, m, _), w in zip(outputs, has_weight) if w]
+    got = torch.autograd.grad(loss, tensors + weights, allow_unused=True)
+    grads = list(got[: len(tensors)])
+    it = iter(got[len(tensors) :])
+    wgrads = [next(it) if w else None for w in has_weight]
+    return grads, wgrads
+
+
 def layer_statistics(
     model: nn.Module,
     X: torch.Tensor,
@@ -884,25 +903,7 @@ def layer_statistics(
             wgrads = [None] * len(outputs)
             if y is not None:
                 loss = loss_fn(out, y)
-                tensors = [o for _, _, o in outputs]
-                weights = [
-                    m.weight
-                    for _, m, _ in outputs
-                    if isinstance(getattr(m, "weight", None), nn.Parameter)
-                ]
-                got = torch.autograd.grad(
-                    loss, tensors + weights, allow_unused=True
-                )
-                grads = list(got[: len(tensors)])
-                it = iter(got[len(tensors) :])
-                wgrads = [
-                    (
-                        next(it)
-                        if isinstance(getattr(m, "weight", None), nn.Parameter)
-                        else None
-                    )
-                    for _, m, _ in outputs
-                ]
+                grads, wgrads = _output_and_weight_grads(loss, outputs)
     finally:
         for h in handles:
             h.remove()

@@ -598,6 +598,16 @@ def _check_exact(f) -> None:
         )
 
 
+def _scalar_loss(loss, x: torch.Tensor) -> torch.Tensor:
+    """``loss`` = f(x), checked to be a scalar tensor (else a ValueError)."""
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise ValueError(
+            "f must return a scalar tensor for a point of shape "
+            f"{tuple(x.shape)}, got {loss!r}"
+        )
+    return loss
+
+
 def trajectory(
     optimizer_class: type,
     f: Callable,
@@ -638,23 +648,17 @@ def trajectory(
 
     def closure():
         optimizer.zero_grad()
-        loss = f(x)
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            raise ValueError(
-                "f must return a scalar tensor for a point of shape "
-                f"{tuple(x.shape)}, got {loss!r}"
-            )
+        loss = _scalar_loss(f(x), x)
         loss.backward()
         if max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_([x], max_grad_norm)
         return loss
 
-    path = torch.empty(steps + 1, x.numel(), dtype=x.dtype, device=x.device)
-    path[0] = x.detach()
-    for t in range(steps):
+    path = [x.detach().clone()]
+    for _ in range(steps):
         optimizer.step(closure)
-        path[t + 1] = x.detach()
-    return path
+        path.append(x.detach().clone())
+    return torch.stack(path)
 
 
 def newton_trajectory(

@@ -66,6 +66,13 @@ def _batch_norm_layer(choice, num_features: int, dims: int) -> nn.Module:
     )
 
 
+def _optional_batch_norm(choice, num_features: int, dims: int) -> list:
+    """``[]`` if ``choice`` is False, else ``[its BatchNorm layer]``."""
+    if choice is False:
+        return []
+    return [_batch_norm_layer(choice, num_features, dims)]
+
+
 def _check_batch_norm_choice(batch_norm) -> None:
     if not any(
         batch_norm is c or (isinstance(c, str) and batch_norm == c)
@@ -805,18 +812,11 @@ class LeNet(nn.Module):
                 " larger input or padding"
             )
         # region: layers
-        Conv, Pool = (
-            (nn.Conv2d, nn.MaxPool2d)
-            if dims == 2
-            else (nn.Conv1d, nn.MaxPool1d)
-        )
+        Conv = nn.Conv2d if dims == 2 else nn.Conv1d
+        Pool = nn.MaxPool2d if dims == 2 else nn.MaxPool1d
 
-        def bn(channels, d):  # the optional batch-norm layer
-            return (
-                []
-                if batch_norm is False
-                else [_batch_norm_layer(batch_norm, channels, d)]
-            )
+        def bn(channels, d):  # the optional batch-norm layer: [] or [layer]
+            return _optional_batch_norm(batch_norm, channels, d)
 
         self.features = nn.Sequential(
             Conv(in_channels, c1, k, padding=p),

@@ -401,6 +401,8 @@ def greedy_supervised_pretraining(
         sizes, activation, epochs_per_layer, lr, loss_fn
     )
     trained, histories = [], []
+    stage = dict(epochs=epochs_per_layer, batch_size=batch_size)
+    stage.update(loss_fn=loss_fn, generator=generator)  # fit() of each stage
     for l in range(1, len(sizes) - 1):
         new_hidden = [torch.nn.Linear(sizes[l - 1], sizes[l]), act()]
         head = torch.nn.Linear(sizes[l], sizes[-1])
@@ -409,21 +411,10 @@ def greedy_supervised_pretraining(
         model = torch.nn.Sequential(*trained, *new_hidden, head)
         new_params = [p for m in (*new_hidden, head) for p in m.parameters()]
         optimizer = torch.optim.SGD(new_params, lr=lr)
-        histories.append(
-            fit(
-                model,
-                optimizer,
-                train,
-                epochs=epochs_per_layer,
-                batch_size=batch_size,
-                loss_fn=loss_fn,
-                generator=generator,
-            )
-        )
+        histories.append(fit(model, optimizer, train, **stage))
         trained += new_hidden
     model = torch.nn.Sequential(*trained, head)
-    for p in model.parameters():
-        p.requires_grad_(True)  # then fine-tune everything
+    model.requires_grad_(True)  # then fine-tune everything
     return model, histories
 
 
