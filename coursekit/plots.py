@@ -160,8 +160,8 @@ def describe(fig, note: str | None = None) -> str:
         note: an optional sentence saying what to notice (replaces a previous one).
 
     Returns:
-        the alt text, e.g. ``"Figure 'Loss': x axis 'step' from 0 to 100, y axis 'loss' from
-        0.01 to 1, log scale; series 'SGD', 'Adam'. Adam ..."``.
+        the alt text, for example: Figure 'Loss': x axis 'step' from 0 to 100, y axis
+        'loss' from 0.01 to 1, log scale; series 'SGD', 'Adam'. Adam ...
     """
     from matplotlib.figure import Figure
 
