@@ -190,6 +190,7 @@ class RunResult:
     failed: str | None = None                          # the run could not finish: why
     seconds: float = 0.0
     attempts: int = 0
+    cpu_seconds: float = 0.0                           # CPU time of the sandbox's processes
 
 
 def _meta(cell) -> dict:
@@ -284,6 +285,7 @@ async def run_notebook(nb, home_files: dict[str, Path], limits: Limits, slot: in
                 problem = f"the kernel failed ({type(exc).__name__}: {str(exc)[:200]})"
             finally:
                 atexit.unregister(client._cleanup_kernel)
+                result.cpu_seconds += cpu_seconds_of(FIRST_UID + slot)
                 if await _alive(km):
                     await km.shutdown_kernel(now=True)
                 await reap(FIRST_UID + slot)
@@ -318,6 +320,19 @@ def _processes_of(uid: int) -> list[int]:
         if int(line.split()[1]) == uid:
             pids.append(int(status.parent.name))
     return pids
+
+
+def cpu_seconds_of(uid: int) -> float:
+    """CPU time used so far by the processes of ``uid`` (and their finished children)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _processes_of(uid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])     # utime, stime, cutime, cstime
+    return total / ticks
 
 
 async def reap(uid: int) -> None:

@@ -919,6 +919,7 @@ def grade(inputs: list[Path], course_dir: Path, assignment: str | None = None, a
         if not result.get("success"):
             sub.notes.append("feedback could not be generated: " + (result.get("error") or "").strip()[-300:])
         write_flat_feedback(course, sub.assignment, sub.student)
+    sandbox_cpu: list[float] = []
     run_seconds = 0.0
     with tempfile.TemporaryDirectory(prefix="homework-") as tmp:
         if autograde:
@@ -963,6 +964,7 @@ def grade(inputs: list[Path], course_dir: Path, assignment: str | None = None, a
             def finish(i: int, res: sandbox.RunResult) -> None:
                 """Save one sandbox's results (the grader alone writes the course folder)."""
                 sub, _, stamp = todo[i]
+                sandbox_cpu.append(res.cpu_seconds)
                 label = f"{sub.student} / {sub.assignment}"
                 key = f"{sub.assignment}/{sub.student}"
                 sub.notes += res.events
@@ -1045,7 +1047,7 @@ def grade(inputs: list[Path], course_dir: Path, assignment: str | None = None, a
         (course.root / "grading_report.txt").write_text(report + "\n")
     say(report)
     return {"rows": rows, "graded": graded, "problems": problems, "seconds": seconds,
-            "run_seconds": run_seconds, "ran": [sub.student for sub, _, _ in todo] if autograde else []}
+            "run_seconds": run_seconds, "sandbox_cpu_seconds": sum(sandbox_cpu), "ran": [sub.student for sub, _, _ in todo] if autograde else []}
 
 
 def accept(course_dir: Path, assignment: str, students: list[str], answers: list[str] | None = None) -> list[str]:
