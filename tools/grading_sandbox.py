@@ -10,8 +10,8 @@ bubblewrap (`bwrap`, Debian package `bubblewrap`) the kernel gets
   nothing else (no course folder, no repository, no other submissions);
 - its own network namespace (no network at all), PID, IPC and UTS namespaces; it dies
   with the grader;
-- an unprivileged user id of its own (one per worker, so a fork bomb in one sandbox does
-  not starve the other), no capabilities, ``no_new_privs``;
+- an unprivileged user id of its own (one per worker, claimed with a lock file, so a fork
+  bomb in one sandbox does not starve another), no capabilities, ``no_new_privs``;
 - resource limits (``prlimit``): address space, processes, file size, open files, CPU
   seconds.
 
@@ -561,7 +561,8 @@ async def run_many(
     """Run notebooks ``[(nb, home_files, given)]``, ``workers`` sandboxes at a time
     (each its own user)."""
     slots = asyncio.Queue()
-    for s in range(max(1, workers)):
+    locks = claim_slots(max(1, workers))
+    for s in locks:
         slots.put_nowait(s)
 
     async def one(i, nb, files, given):
@@ -578,4 +579,29 @@ async def run_many(
             on_done(i, res)
         return res
 
-    return await asyncio.gather(*(one(i, *job) for i, job in enumerate(jobs)))
+    try:
+        return await asyncio.gather(*(one(i, *job) for i, job in enumerate(jobs)))
+    finally:
+        for handle in locks.values():
+            handle.close()
+
+
+def claim_slots(n: int, first: int = 0) -> dict:
+    """``n`` sandbox user ids no other grader on this machine uses now (two classes graded
+    at once, or two test files side by side, never share a user: each kills every process
+    of its users after a run). A slot is held by a lock file until the grading ends."""
+    import fcntl
+    held = {}
+    folder = Path(tempfile.gettempdir()) / "coursekit-sandbox-users"
+    folder.mkdir(exist_ok=True)
+    for slot in range(first, first + 4096):
+        handle = open(folder / f"{FIRST_UID + slot}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        held[slot] = handle
+        if len(held) == n:
+            return held
+    raise RuntimeError("no free sandbox user id")
