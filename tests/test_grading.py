@@ -12,6 +12,7 @@ question):
 - looper: its second answer never ends; the others are right;
 - hog: its first answer asks for 8 GB; the others are right;
 - forker: its third answer is a fork bomb; the others are right;
+- flooder: right answers, but the first prints 60 MB;
 - patcher: replaces coursekit.check.compare with a no-op, then answers nothing right;
 - caller: answers with the reference implementation the test compares with;
 - corrupt: half a notebook file.
@@ -141,6 +142,9 @@ get_ipython().events.register("pre_run_cell", lambda info: print(info.raw_cell))
             CLIP: "import os\nwhile True:\n    try:\n        os.fork()\n"
             "    except OSError:\n        pass"
         },
+        "flooder": {
+            SOFT: plain[SOFT] + '\nfor _ in range(300):\n    print("flood " * 33000)\n'
+        },
         "patcher": {
             SOFT: "def soft_threshold(v, theta):\n    return v\n\n"
             "ck.check.compare = lambda *args, **kwargs: None",
@@ -206,7 +210,7 @@ def test_honest_student_has_full_marks_and_was_not_run_again(hostile):
         row["status"] == "graded"
         and float(row["autograded_score"]) == float(row["autograded_max"]) == 8
     )
-    assert len(hostile["summary"]["graded"]) == 9
+    assert len(hostile["summary"]["graded"]) == 10
     # graded by the first (interrupted) run, kept by the second: only the others ran
     # again
     assert sorted(hostile["summary"]["ran"]) == sorted(
@@ -243,6 +247,8 @@ def test_memory_hog_is_stopped_and_keeps_its_other_points(hostile):
         hostile["course"] / "autograded" / "hog" / A / f"{A}.ipynb"
     ).read_text()
     assert "MemoryError" in autograded
+    note = f"answer cell {SOFT}: out of memory (a process may use 1536 MB)"
+    assert note in row["notes"]
 
 
 def test_vandal_and_reader_get_nothing_from_the_course(hostile):
@@ -274,7 +280,7 @@ def test_no_output_or_feedback_holds_solutions_or_hidden_tests(hostile):
     pages = sorted((course / "feedback").rglob("*.html")) + sorted(
         (course / "autograded").rglob("*.ipynb")
     )
-    assert len(pages) == 18
+    assert len(pages) == 20
     for page in pages:
         text = page.read_text()
         if page.suffix == ".html":
@@ -293,7 +299,7 @@ def test_class_is_graded_within_its_budget(hostile):
     assert hostile["seconds"] < 120, hostile["seconds"]
     report = (hostile["course"] / "grading_report.txt").read_text()
     assert re.search(
-        r"Throughput: 8 submission\(s\) run in [\d.]+ s with 2 worker\(s\)", report
+        r"Throughput: 9 submission\(s\) run in [\d.]+ s with 2 worker\(s\)", report
     ), report
 
 
@@ -335,3 +341,11 @@ def test_without_bubblewrap_the_class_is_still_graded(hostile, monkeypatch, caps
     assert "kernels: WARNING: bubblewrap is not available" in capsys.readouterr().out
     row = next(r for r in summary["rows"] if r["student_id"] == "honest")
     assert summary["ran"] == ["honest"] and float(row["autograded_score"]) == 8
+
+
+def test_a_flood_of_output_is_cut(hostile):
+    row = hostile["rows"]["flooder"]
+    assert row["status"] == "graded" and float(row["autograded_score"]) == 8
+    path = hostile["course"] / "autograded" / "flooder" / A / f"{A}.ipynb"
+    assert path.stat().st_size < 3 << 20
+    assert "[output cut: a cell may print 1 MB at most when graded]" in path.read_text()

@@ -10,8 +10,8 @@ bubblewrap (`bwrap`, Debian package `bubblewrap`) the kernel gets
   nothing else (no course folder, no repository, no other submissions);
 - its own network namespace (no network at all), PID, IPC and UTS namespaces; it dies
   with the grader;
-- an unprivileged user id of its own (one per worker, claimed with a lock file, so a fork
-  bomb in one sandbox does not starve another), no capabilities, ``no_new_privs``;
+- an unprivileged user id of its own (one per worker, claimed with a lock file, so a
+  fork bomb in one sandbox does not starve another), no capabilities, ``no_new_privs``;
 - resource limits (``prlimit``): address space, processes, file size, open files, CPU
   seconds.
 
@@ -281,6 +281,37 @@ def fallback_command(cmd: list[str], slot: int, limits: Limits) -> list[str]:
     return user + limit + cmd
 
 
+MAX_OUTPUT_BYTES = 1 << 20  # output kept per cell; the rest is dropped, with a note
+OUTPUT_DROPPED = "[output cut: a cell may print {} MB at most when graded]\n"
+
+
+@lru_cache(maxsize=None)
+def _client_class():
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_output
+
+    class LimitedClient(NotebookClient):
+        """A notebook client that keeps at most MAX_OUTPUT_BYTES of output per cell, so
+        a submission that prints without end cannot fill the grader's memory."""
+
+        def output(self, outs, msg, display_id, cell_index):
+            sizes = self.__dict__.setdefault("_output_bytes", {})
+            content = msg.get("content", {})
+            data = content.get("data", {}).values()
+            size = len(content.get("text", "")) + sum(
+                len(v) if isinstance(v, str) else 64 for v in data)
+            before = sizes.get(cell_index, 0)
+            sizes[cell_index] = before + size
+            if before + size <= MAX_OUTPUT_BYTES:
+                return super().output(outs, msg, display_id, cell_index)
+            if before <= MAX_OUTPUT_BYTES:
+                note = OUTPUT_DROPPED.format(MAX_OUTPUT_BYTES >> 20)
+                outs.append(new_output("stream", name="stdout", text=note))
+            return None
+
+    return LimitedClient
+
+
 def _sandbox_manager_class():
     from jupyter_client.manager import AsyncKernelManager
 
@@ -377,7 +408,6 @@ async def run_notebook(
     replaced by ``stub``, and the notebook is run again from the top in a new kernel, so
     the other exercises are still graded.
     """
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     started = time.monotonic()
@@ -415,7 +445,7 @@ async def run_notebook(
             for cell in attempt.cells:
                 if cell.cell_type == "code":
                     cell.outputs, cell.execution_count = [], None
-            client = NotebookClient(
+            client = _client_class()(
                 attempt,
                 km=km,
                 timeout=limits.cell_seconds,
@@ -587,9 +617,10 @@ async def run_many(
 
 
 def claim_slots(n: int, first: int = 0) -> dict:
-    """``n`` sandbox user ids no other grader on this machine uses now (two classes graded
-    at once, or two test files side by side, never share a user: each kills every process
-    of its users after a run). A slot is held by a lock file until the grading ends."""
+    """``n`` sandbox user ids no other grader on this machine uses now (two classes
+    graded at once, or two test files side by side, never share a user: each kills every
+    process of its users after a run). A slot is held by a lock file until the grading
+    ends."""
     import fcntl
     held = {}
     folder = Path(tempfile.gettempdir()) / "coursekit-sandbox-users"

@@ -947,6 +947,21 @@ def given_sources(course: Course, assignment: str) -> set[str]:
     }
 
 
+def memory_notes(nb, limits: sandbox.Limits) -> list[str]:
+    """One line per cell that ran out of memory (a MemoryError under the sandbox's
+    limit)."""
+    notes = []
+    for n, cell in enumerate(nb.cells, start=1):
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if cell.cell_type == "code" and any(o.get("ename") == "MemoryError"
+                                            for o in errors):
+            gid = (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
+            what = f"answer cell {gid}" if gid else f"cell {n}"
+            notes.append(f"{what}: out of memory (a process may use "
+                         f"{limits.memory_mb} MB)")
+    return notes
+
+
 def setup_error(nb, given: set[str]) -> str | None:
     """An error in a set-up cell (before the exercises, as handed out) of an executed
     notebook."""
@@ -1095,6 +1110,7 @@ def grade(
                     problems.append(sub)
                     say(f"  {label}: autograding failed ({broken})")
                     return
+                sub.notes += memory_notes(res.nb, limits)
                 if redact(res.nb, secrets[sub.assignment]):
                     sub.notes.append(
                         "some outputs quoted the hidden tests or the reference "
