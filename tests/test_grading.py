@@ -9,6 +9,7 @@ question):
 - reader: prints the instructor's source notebook (solutions and hidden tests) and, from
   inside the kernel, the code of every later cell (the hidden tests);
 - killer: its first answer kills the kernel (os._exit); the other two answers are right;
+- crasher: its third answer crashes the interpreter (a segmentation fault);
 - looper: its second answer never ends; the others are right;
 - hog: its first answer asks for 8 GB; the others are right;
 - forker: its third answer is a fork bomb; the others are right;
@@ -136,6 +137,7 @@ get_ipython().events.register("pre_run_cell", lambda info: print(info.raw_cell))
             LSE: spy.format(answer=plain[LSE]),
         },
         "killer": {SOFT: "import os\nos._exit(0)"},
+        "crasher": {CLIP: "import ctypes\nctypes.string_at(0)"},
         "looper": {LSE: "while True:\n    pass"},
         "hog": {SOFT: "hoard = bytearray(8 << 30)"},
         "forker": {
@@ -210,7 +212,7 @@ def test_honest_student_has_full_marks_and_was_not_run_again(hostile):
         row["status"] == "graded"
         and float(row["autograded_score"]) == float(row["autograded_max"]) == 8
     )
-    assert len(hostile["summary"]["graded"]) == 10
+    assert len(hostile["summary"]["graded"]) == 11
     # graded by the first (interrupted) run, kept by the second: only the others ran
     # again
     assert sorted(hostile["summary"]["ran"]) == sorted(
@@ -222,6 +224,8 @@ def test_honest_student_has_full_marks_and_was_not_run_again(hostile):
     "student, broken, why",
     [
         ("killer", SOFT, "the kernel exited (status 0)"),
+        ("crasher", CLIP,
+         "the kernel was killed by signal SIGSEGV (a crash in native code)"),
         ("looper", LSE, "time limit: a cell may run 10 s"),
         ("forker", CLIP, "time limit: a cell may run 10 s"),
     ],
@@ -280,7 +284,7 @@ def test_no_output_or_feedback_holds_solutions_or_hidden_tests(hostile):
     pages = sorted((course / "feedback").rglob("*.html")) + sorted(
         (course / "autograded").rglob("*.ipynb")
     )
-    assert len(pages) == 20
+    assert len(pages) == 22
     for page in pages:
         text = page.read_text()
         if page.suffix == ".html":
@@ -299,7 +303,7 @@ def test_class_is_graded_within_its_budget(hostile):
     assert hostile["seconds"] < 120, hostile["seconds"]
     report = (hostile["course"] / "grading_report.txt").read_text()
     assert re.search(
-        r"Throughput: 9 submission\(s\) run in [\d.]+ s with 2 worker\(s\)", report
+        r"Throughput: 10 submission\(s\) run in [\d.]+ s with 2 worker\(s\)", report
     ), report
 
 
@@ -349,3 +353,14 @@ def test_a_flood_of_output_is_cut(hostile):
     path = hostile["course"] / "autograded" / "flooder" / A / f"{A}.ipynb"
     assert path.stat().st_size < 3 << 20
     assert "[output cut: a cell may print 1 MB at most when graded]" in path.read_text()
+
+
+@pytest.mark.parametrize("status, why", [
+    (137, "the kernel was killed by signal SIGKILL (out of memory, or a resource "
+          "limit)"),
+    (152, "the kernel was killed by signal SIGXCPU (CPU time limit)"),
+    (-11, "the kernel was killed by signal SIGSEGV (a crash in native code)"),
+    (3, "the kernel exited (status 3)"),
+    (None, "the kernel stopped responding")])
+def test_why_a_kernel_died(status, why):
+    assert sandbox._why(status) == why

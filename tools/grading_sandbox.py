@@ -375,22 +375,21 @@ def _culprit(nb, index: int, given: set[str]) -> int | None:
     return None
 
 
-def _why(km, code: int | None, limits: Limits) -> str:
+def _why(code: int | None) -> str:
+    """Why a kernel died, from the exit status of its sandbox (128 + n: signal n)."""
     if code is None:
         return "the kernel stopped responding"
     if code < 0 or code > 128:
-        sig = -code if code < 0 else code - 128
-        name = (
-            signal.Signals(sig).name
-            if sig in signal.Signals._value2member_map_
-            else str(sig)
-        )
-        hint = (
-            " (out of memory, or a resource limit)"
-            if sig in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS)
-            else ""
-        )
-        return f"the kernel was killed by signal {name}{hint}"
+        number = -code if code < 0 else code - 128
+        try:
+            sig = signal.Signals(number)
+        except ValueError:
+            return f"the kernel was killed by signal {number}"
+        hint = {signal.SIGKILL: " (out of memory, or a resource limit)",
+                signal.SIGSEGV: " (a crash in native code)",
+                signal.SIGXCPU: " (CPU time limit)",
+                signal.SIGXFSZ: " (file size limit)"}
+        return f"the kernel was killed by signal {sig.name}{hint.get(sig, '')}"
     return f"the kernel exited (status {code})"
 
 
@@ -482,7 +481,7 @@ async def run_notebook(
                 )
                 if proc is not None:
                     code = proc.poll()
-                problem = _why(km, code, limits)
+                problem = _why(code)
             except (
                 Exception
             ) as exc:  # noqa: BLE001 - a kernel that cannot start, a broken channel...
