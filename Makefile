@@ -19,7 +19,7 @@ MATHJAX := mathjax@3.2.2
 REQUIREJS := requirejs@2.3.8
 HTML_MANAGER := @jupyter-widgets/html-manager@1.0.15
 
-.PHONY: install assets browser book test lab pdf format clean help
+.PHONY: install assets browser sandbox book test lab pdf format clean help
 
 help:
 	@sed -n '2,9p' Makefile
@@ -56,6 +56,16 @@ browser:
 	    || echo "could not install chromium; the browser check will fail (set COURSEKIT_SKIP_BROWSER=1 to skip it)"; \
 	  else echo "chromium not found: install it, or set COURSEKIT_SKIP_BROWSER=1 to skip the browser check"; fi; }
 
+# Debian's bubblewrap: the sandbox `make grade` runs each student's code in (installed once, as root;
+# it waits for another apt-get, e.g. the browser's, to finish).
+sandbox:
+	@command -v bwrap >/dev/null || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get \
+	     -o DPkg::Lock::Timeout=600 install -y -qq bubblewrap >/dev/null) \
+	    || echo "could not install bubblewrap: grading would run student code without a sandbox"; \
+	  else echo "bubblewrap not found (apt-get install bubblewrap): grading would run student code without a sandbox"; fi; }
+
 # Chapters not in the book's cache yet are executed first, one per core (tools/execute_notebooks.py).
 book:
 	@$(MAKE) --no-print-directory -j2 install assets
@@ -71,6 +81,7 @@ book:
 # with those executions, every number of the chapters' prose is checked (tools/prose_numbers.py).
 test:
 	@$(MAKE) --no-print-directory -j3 install assets browser
+	@$(MAKE) --no-print-directory sandbox
 	$(PY) -m pytest --ignore=tests/test_book.py
 	COURSEKIT_REQUIRE_EXECUTED=1 $(PY) -m pytest tests/test_book.py tests/test_prose_numbers.py -n 0
 
@@ -106,8 +117,8 @@ COURSE ?= homework
 homework: install
 	$(PY) tools/homework.py release $(CHAPTERS) --course $(COURSE)
 
-grade: install
-	$(PY) tools/homework.py grade $(SUBMISSIONS) --course $(COURSE)
+grade: install sandbox
+	$(PY) tools/homework.py grade $(SUBMISSIONS) --course $(COURSE)$(if $(WORKERS), --workers $(WORKERS))
 
 clean:
 	rm -rf _build homework .pytest_cache

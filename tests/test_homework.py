@@ -229,8 +229,13 @@ def test_reference_submission_gets_full_marks(graded):
 
 def test_wrong_submission_gets_partial_marks_and_clear_feedback(graded, course):
     row = graded["rows"][("bob", A)]
-    assert 0 < float(row["autograded_score"]) < float(row["autograded_max"])
-    assert float(row["ex-98-soft-threshold-test"]) == 3 and float(row["ex-98-logsumexp-test"]) == 0
+    # the soft-thresholding answer calls the reference the test compares with: its 3
+    # points wait for a review
+    assert row["status"] == "needs review" and float(row["autograded_score"]) == 0
+    assert float(row["ex-98-soft-threshold-test"]) == 0
+    assert float(row["ex-98-logsumexp-test"]) == 0
+    assert ("points withheld until reviewed: ex-98-soft-threshold-solution (calls "
+            "functional.softshrink())") in row["notes"]
     feedback = _text(course / "feedback" / "bob" / A / f"{A}.html")
     # the hard-coded (naive) answer passes the visible test but the hidden random cases say what is wrong
     assert re.search(r"CheckError: logsumexp on case \d of 4 .*contains NaN/inf", feedback), feedback[-3000:]
@@ -239,12 +244,19 @@ def test_wrong_submission_gets_partial_marks_and_clear_feedback(graded, course):
     assert (course / "feedback_by_assignment" / A / "bob.html").exists()
 
 
-def test_tampered_test_cells_are_restored_and_reported(graded):
+def test_tampered_test_cells_are_restored_and_reported(graded, course):
     row = graded["rows"][("dave", A)]
     assert "test cell ex-98-soft-threshold-test was modified; the original was restored" in row["notes"]
     assert "test cell ex-98-clip-test-errors was deleted" in row["notes"]
     assert float(row["ex-98-soft-threshold-test"]) == 0      # the restored test caught the wrong answer
-    assert float(row["ex-98-clip-test-errors"]) == 1         # the restored test ran and passed
+    autograded = _read(course / "autograded" / "dave" / A / f"{A}.ipynb")
+    ran = {_gid(c): c for c in autograded["cells"] if _gid(c)}
+    assert not ran["ex-98-clip-test-errors"]["outputs"]  # the restored test passed
+    # but dave's logsumexp answer replaces ck.check.compare, so every exercise's points
+    # wait for a review
+    assert float(row["ex-98-clip-test-errors"]) == 0 and row["status"] == "needs review"
+    assert ("points withheld until reviewed: ex-98-clip-solution "
+            "(ex-98-logsumexp-solution uses 'ck.check'") in row["notes"]
     assert "review by hand: the answer in ex-98-logsumexp-solution uses 'ck.check'" in row["notes"]
 
 
@@ -281,6 +293,15 @@ def test_grading_report_and_refresh(graded, course):
     rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(open(course / "grades.csv"))}
     assert rows[("alice", A)]["autograded_score"] == graded["rows"][("alice", A)]["autograded_score"]
     assert len(summary["graded"]) == 4
+    # bob's withheld answer, accepted after a review: its points count, row graded
+    assert rows[("bob", A)]["status"] == "needs review"
+    hw.accept(course, A, ["bob"], ["ex-98-soft-threshold-solution"])
+    bob = next(r for r in csv.DictReader(open(course / "grades.csv"))
+               if r["student_id"] == "bob")
+    assert bob["status"] == "graded" and float(bob["ex-98-soft-threshold-test"]) == 3
+    assert 0 < float(bob["autograded_score"]) < float(bob["autograded_max"])
+    with pytest.raises(hw.HomeworkError, match="nothing is withheld for bob"):
+        hw.accept(course, A, ["bob"])
 
 
 # ----------------------------------------------------------------------------------- collect (no kernels)

@@ -22,6 +22,7 @@ import argparse
 import copy
 import csv
 import hashlib
+import html
 import json
 import os
 import re
@@ -36,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import exercise_markup as em  # noqa: E402
+import grading_sandbox as sandbox  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS_DIR = ROOT / "notebooks"
@@ -224,6 +226,15 @@ class Course:
             config = PyFileConfigLoader(self.config_file.name, path=str(self.root)).load_config()
             config.CourseDirectory.root = str(self.root)
             config.Exchange.root = str(self.root / ".exchange")     # unused; keeps nbgrader off /srv
+            # student code never runs in this process: the outputs come from the
+            # sandbox (grade())
+            from nbconvert.preprocessors import ClearMetadataPreprocessor
+            from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata,
+                                                IgnorePattern, LimitOutput,
+                                                SaveAutoGrades)
+            config.Autograde.autograde_preprocessors = [
+                SandboxOutputs, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
             self._api = NbGraderAPI(config=config)
             self._api.log.setLevel(logging.WARNING)
         return self._api
@@ -445,6 +456,8 @@ class Submission:
     mtime: float = 0.0
     status: str = "pending"           # graded | not graded
     notes: list[str] = field(default_factory=list)
+    # answer grade_id -> why its points wait for a review
+    withheld: dict[str, str] = field(default_factory=dict)
 
 
 _CANVAS = re.compile(r"^(?P<student>[A-Za-z0-9-]+?)(?:_late|_LATE)?_\d+_\d+_(?P<rest>.+)$")
@@ -608,7 +621,13 @@ def place(sub: Submission, course: Course) -> None:
 
 # -------------------------------------------------------------------------------------------- grade
 _TOUCHES_CHECKS = re.compile(r"\b(?:ck|coursekit)\.check\b|\bCheckError\b|\bsys\.modules\b|\bbuiltins\b|"
-                             r"__import__|\bimportlib\b|\bcompare\s*=|\bassert_close\s*=")
+                             r"__import__|\bimportlib\b|\bcompare\s*=|"
+                             r"\bassert_close\s*=|"
+                             r"(?<![\w.])"
+                             r"(?:exec|eval|compile|setattr|delattr|globals|vars)"
+                             r"\s*\(|\bget_ipython\b|"
+                             r"\bsys\.(?:settrace|setprofile|excepthook|meta_path)\b|"
+                             r"__builtins__|\bgc\.get_")
 
 
 def library_aliases(nb) -> dict[str, str]:
@@ -695,10 +714,17 @@ def inspect(sub: Submission, course: Course) -> None:
             if touched:
                 sub.notes.append(f"review by hand: the answer in {gid} uses {touched.group(0).strip()!r}, which could "
                                  "change how the tests check it")
+                sub.withheld.setdefault(gid, f"uses {touched.group(0).strip()!r}")
+                what = touched.group(0).strip()
+                sub.withheld.setdefault(
+                    "checks", f"{gid} uses {what!r}, which can change every later "
+                              "check")
             used = calls_any(text, refs, aliases) if cell.cell_type == "code" else []
             if used:
                 sub.notes.append(f"review by hand: the answer in {gid} calls {', '.join(u + '()' for u in used)}, "
                                  "which the tests use as the reference")
+                calls = ", ".join(u + "()" for u in used)
+                sub.withheld.setdefault(gid, f"calls {calls}")
     for gid, n in counts.items():
         if n > 1:
             sub.notes.append(f"cell {gid} appears {n} times in the notebook (copied?); nbgrader grades one of them")
@@ -719,77 +745,560 @@ def load_notes(course: Course) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def grade(inputs: list[Path], course_dir: Path, assignment: str | None = None, autograde: bool = True,
-          timeout: int = 120, full: bool = False) -> dict:
-    """Collect, autograde, write feedback and grades.csv; return a summary (rows and timings)."""
+# ------------------------------------------------------------------------- sandboxed
+# autograding Executed notebooks handed back by the sandbox, waiting for nbgrader to
+# save their grades.
+SANDBOX_RESULTS: dict[tuple[str, str], object] = {}
+WITHHELD_MESSAGE = (
+    "output withheld: it quotes the hidden tests or the reference solution"
+)
+
+
+def _nbgrader_preprocessor_base():
+    from nbgrader.preprocessors import NbGraderPreprocessor
+
+    return NbGraderPreprocessor
+
+
+class SandboxOutputs(_nbgrader_preprocessor_base()):
+    """nbgrader's autograde step without running anything: the outputs the sandbox
+    produced for this very notebook (checked cell by cell) are put into it; nbgrader
+    then saves the grades.
+    """
+
+    def preprocess(self, nb, resources):
+        key = (resources["nbgrader"]["assignment"], resources["nbgrader"]["student"])
+        done = SANDBOX_RESULTS.pop(key, None)
+        if done is None or len(done.cells) != len(nb.cells):
+            raise HomeworkError(f"no sandbox results for {key[1]} / {key[0]}")
+        for cell, ran in zip(nb.cells, done.cells):
+            if cell.cell_type != ran.cell_type:
+                raise HomeworkError(
+                    f"sandbox results do not match the notebook of {key[1]} / {key[0]}"
+                )
+            if cell.cell_type == "code":
+                if (
+                    cell.source != ran.source
+                ):  # an answer replaced by its stub after a crash
+                    cell.source = ran.source
+                cell.outputs, cell.execution_count = ran.outputs, ran.execution_count
+        return nb, resources
+
+
+def sanitized(sub: Submission, course: Course):
+    """The notebook nbgrader grades (test cells restored from the source, outputs
+    cleared), built with nbgrader's own sanitizing steps, so the sandbox runs exactly
+    what is graded."""
+    import nbformat
+    from nbgrader.preprocessors import (
+        CheckCellMetadata,
+        ClearOutput,
+        DeduplicateIds,
+        OverwriteCells,
+        OverwriteKernelspec,
+    )
+
+    nb = nbformat.read(
+        str(course.path("submitted", sub.assignment, sub.student)), as_version=4
+    )
+    resources = {
+        "nbgrader": {
+            "student": sub.student,
+            "assignment": sub.assignment,
+            "notebook": sub.assignment,
+            "db_url": course.db_url(),
+        }
+    }
+    for step in (
+        ClearOutput,
+        DeduplicateIds,
+        OverwriteKernelspec,
+        OverwriteCells,
+        CheckCellMetadata,
+    ):
+        nb, resources = step(config=course.api().config).preprocess(nb, resources)
+    return nb
+
+
+def secret_lines(course: Course, assignment: str) -> list[str]:
+    """Lines of the hidden tests and reference solutions (long enough to be telling)."""
+    lines = []
+    for cell in load_notebook(course.path("source", assignment)).cells:
+        meta = cell.get("metadata", {}).get("nbgrader") or {}
+        text = em.source(cell)
+        if cell.cell_type != "code" or not meta.get("grade_id"):
+            continue
+        regions = em.region_lines(text, em.BEGIN_HIDDEN, em.END_HIDDEN)
+        if meta.get("solution"):
+            regions += em.region_lines(text, em.BEGIN_SOLUTION, em.END_SOLUTION)
+        lines += [" ".join(line.split()) for line in regions if len(line.strip()) >= 16]
+    return lines
+
+
+def output_text(output) -> str:
+    """The text of an output (stream, error, rich data), whitespace and colours
+    normalized."""
+    parts = [output.get("text", ""), output.get("ename", ""), output.get("evalue", "")]
+    parts += output.get("traceback", [])
+    for value in (output.get("data") or {}).values():
+        parts += (
+            [value]
+            if isinstance(value, str)
+            else (
+                [v for v in value if isinstance(v, str)]
+                if isinstance(value, list)
+                else [json.dumps(value)]
+            )
+        )
+    text = "\n".join(p if isinstance(p, str) else "".join(p) for p in parts)
+    text = html.unescape(re.sub(r"\x1b\[[0-9;]*m|<[^>]*>", " ", text))
+    return " ".join(text.split())
+
+
+def redact(nb, secrets: list[str]) -> int:
+    """Replace every output that quotes a secret line by a one-line notice; return how
+    many. Tracebacks are cut to their last line first (they quote the code of the
+    cells)."""
+    import nbformat
+
+    count = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for i, output in enumerate(cell.get("outputs", [])):
+            if output.get("output_type") == "error":
+                output["traceback"] = [
+                    f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+                ]
+            text = output_text(output)
+            if any(secret in text for secret in secrets):
+                cell.outputs[i] = nbformat.v4.new_output(
+                    "stream", name="stdout", text=WITHHELD_MESSAGE + "\n"
+                )
+                count += 1
+    return count
+
+
+def exercise_tests(course: Course, assignment: str) -> dict[str, list[str]]:
+    """Answer cell grade_id -> the autograded test cells after it (up to the next
+    answer)."""
+    out, current = {}, None
+    for cell in load_notebook(course.path("source", assignment)).cells:
+        meta = cell.get("metadata", {}).get("nbgrader") or {}
+        if meta.get("solution") and meta.get("grade_id"):
+            current = meta["grade_id"]
+            out[current] = []
+        elif meta.get("grade") and current is not None:
+            out[current].append(meta["grade_id"])
+    return out
+
+
+def load_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def save_json(path: Path, data: dict) -> None:
+    """Written to a temporary file, then renamed: a crash never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def set_withheld(
+    course: Course, assignment: str, student: str, tests: list[str], withheld: bool
+) -> None:
+    """Withhold (score 0 until accepted) or release the points of test cells in the
+    gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(course.db_url()) as gb:
+        for gid in tests:
+            grade = gb.find_grade(gid, assignment, assignment, student)
+            grade.manual_score = 0.0 if withheld else None
+        gb.db.commit()
+
+
+def home_files(course: Course, sub: Submission) -> dict[str, Path]:
+    """What the sandbox's folder holds: the released assignment's files and the
+    submission."""
+    files = {}
+    release = course.root / "release" / sub.assignment
+    for path in sorted(release.rglob("*")) if release.is_dir() else []:
+        if (
+            path.is_file()
+            and path.suffix != ".ipynb"
+            and "/" not in str(path.relative_to(release))
+        ):
+            files[path.name] = path
+    files[f"{sub.assignment}.ipynb"] = course.path(
+        "submitted", sub.assignment, sub.student
+    )
+    return files
+
+
+def given_sources(course: Course, assignment: str) -> set[str]:
+    return {
+        em.source(c).strip()
+        for c in load_notebook(course.path("release", assignment)).cells
+        if c.cell_type == "code"
+    }
+
+
+def memory_notes(nb, limits: sandbox.Limits) -> list[str]:
+    """One line per cell that ran out of memory (a MemoryError under the sandbox's
+    limit)."""
+    notes = []
+    for n, cell in enumerate(nb.cells, start=1):
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if cell.cell_type == "code" and any(o.get("ename") == "MemoryError"
+                                            for o in errors):
+            gid = (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
+            what = f"answer cell {gid}" if gid else f"cell {n}"
+            notes.append(f"{what}: out of memory (a process may use "
+                         f"{limits.memory_mb} MB)")
+    return notes
+
+
+def setup_error(nb, given: set[str]) -> str | None:
+    """An error in a set-up cell (before the exercises, as handed out) of an executed
+    notebook."""
+    for n, cell in enumerate(nb.cells, start=1):
+        if cell.get("metadata", {}).get("nbgrader"):
+            return None
+        error = first_error(cell) if cell.cell_type == "code" else None
+        if error and em.source(cell).strip() in given:
+            return f"set-up cell {n} failed in the sandbox: {error}"
+    return None
+
+
+def grade(
+    inputs: list[Path],
+    course_dir: Path,
+    assignment: str | None = None,
+    autograde: bool = True,
+    timeout: int = 120,
+    full: bool = False,
+    limits: sandbox.Limits | None = None,
+    workers: int | None = None,
+    regrade: bool = False,
+) -> dict:
+    """Collect, autograde in sandboxes, write feedback and grades.csv; return a summary.
+
+    Submissions already graded from the same file (grading_state.json) are not run again
+    unless ``regrade``: grading a class again after a crash resumes where it stopped.
+    """
+    import asyncio
+
     started = time.perf_counter()
     course = Course(course_dir, timeout)
     course.require()
     prepare_environment(full)
+    limits = limits or sandbox.Limits(cell_seconds=timeout)
+    workers = workers or max(1, os.cpu_count() or 1)
     api = course.api()
     notes = load_notes(course)
+    state_file = course.root / "grading_state.json"
+    state = load_json(state_file)
+    withheld_file = course.root / "withheld.json"
+    withheld = load_json(withheld_file)
     graded: list[Submission] = []
     problems: list[Submission] = []
+    todo: list[tuple[Submission, object, str]] = []
+
+    def feedback(sub: Submission) -> None:
+        result = api.generate_feedback(sub.assignment, sub.student, force=True)
+        if not result.get("success"):
+            sub.notes.append(
+                "feedback could not be generated: "
+                + (result.get("error") or "").strip()[-300:]
+            )
+        write_flat_feedback(course, sub.assignment, sub.student)
+
+    sandbox_cpu: list[float] = []
+    run_seconds = 0.0
     with tempfile.TemporaryDirectory(prefix="homework-") as tmp:
         if autograde:
             if not inputs and not (course.root / "submitted").is_dir():
-                raise HomeworkError("no submissions to grade: give a folder or zip of them (make grade "
-                                    f"SUBMISSIONS=path), or put them in {course.root / 'submitted'}/<student>/<assignment>/")
-            subs = collect(inputs or [course.root / "submitted"], course, assignment, Path(tmp))
+                raise HomeworkError(
+                    "no submissions to grade: give a folder or zip of them (make grade "
+                    "SUBMISSIONS=path), or put them in "
+                    f"{course.root / 'submitted'}/<student>/<assignment>/"
+                )
+            subs = collect(
+                inputs or [course.root / "submitted"], course, assignment, Path(tmp)
+            )
             if not subs:
-                raise HomeworkError(f"no submissions found in {', '.join(map(str, inputs or [course.root / 'submitted']))}")
-            say(f"Grading {len(subs)} submission(s) in {course.root}")
-            for sub in sorted(subs, key=lambda s: (s.assignment or "", s.student or "")):
+                where = ", ".join(map(str, inputs or [course.root / "submitted"]))
+                raise HomeworkError(f"no submissions found in {where}")
+            say(
+                f"Grading {len(subs)} submission(s) in {course.root}, {workers} at a "
+                f"time; kernels: {sandbox.isolation()}"
+            )
+            sources = {
+                a: digest(course.path("source", a)) for a in course.assignments()
+            }
+            for sub in sorted(
+                subs, key=lambda s: (s.assignment or "", s.student or "")
+            ):
                 label = f"{sub.student or '?'} / {sub.assignment or '?'}"
                 if sub.status != "pending":
                     problems.append(sub)
                     say(f"  {label}: not graded")
                     continue
-                t0 = time.perf_counter()
                 try:
                     load_notebook(sub.path)
                     place(sub, course)
                     inspect(sub, course)
+                    stamp = (
+                        digest(course.path("submitted", sub.assignment, sub.student))
+                        + sources[sub.assignment]
+                    )
+                    key = f"{sub.assignment}/{sub.student}"
+                    done = state.get(key)
+                    if (
+                        not regrade
+                        and done
+                        and done.get("digest") == stamp
+                        and course.path(
+                            "autograded", sub.assignment, sub.student
+                        ).exists()
+                    ):
+                        sub.status = "graded"
+                        sub.notes = done.get("notes", sub.notes)
+                        graded.append(sub)
+                        say(
+                            f"  {label}: already graded from this file (kept; "
+                            "--regrade to run it again)"
+                        )
+                        continue
+                    todo.append((sub, sanitized(sub, course), stamp))
                 except HomeworkError as exc:
                     sub.status = "not graded"
                     sub.notes.append(f"{sub.origin}: {exc}; not graded")
                     problems.append(sub)
                     say(f"  {label}: not graded ({exc})")
-                    continue
-                result = api.autograde(sub.assignment, sub.student, force=True, create=True)
+            secrets = {
+                a: secret_lines(course, a)
+                for a in {sub.assignment for sub, _, _ in todo}
+            }
+            tests = {a: exercise_tests(course, a) for a in secrets}
+
+            def finish(i: int, res: sandbox.RunResult) -> None:
+                """Save one sandbox's results (the grader alone writes the course
+                folder)."""
+                sub, _, stamp = todo[i]
+                sandbox_cpu.append(res.cpu_seconds)
+                label = f"{sub.student} / {sub.assignment}"
+                key = f"{sub.assignment}/{sub.student}"
+                sub.notes += res.events
+                if res.failed:
+                    sub.status = "not graded"
+                    sub.notes.append(f"autograding failed: {res.failed}")
+                    problems.append(sub)
+                    say(f"  {label}: autograding failed ({res.failed})")
+                    return
+                broken = setup_error(res.nb, given_sources(course, sub.assignment))
+                if broken:  # the grader's problem, not the student's: no zeros
+                    sub.status = "not graded"
+                    sub.notes.append(
+                        f"autograding failed: {broken} (raise the limits, e.g. "
+                        "--memory-mb?)"
+                    )
+                    problems.append(sub)
+                    say(f"  {label}: autograding failed ({broken})")
+                    return
+                sub.notes += memory_notes(res.nb, limits)
+                if redact(res.nb, secrets[sub.assignment]):
+                    sub.notes.append(
+                        "some outputs quoted the hidden tests or the reference "
+                        "solution; they were withheld"
+                    )
+                    sub.withheld.setdefault(
+                        "outputs", "printed hidden tests or reference solutions"
+                    )
+                SANDBOX_RESULTS[(sub.assignment, sub.student)] = res.nb
+                result = api.autograde(
+                    sub.assignment, sub.student, force=True, create=True
+                )
+                SANDBOX_RESULTS.pop((sub.assignment, sub.student), None)
                 if not result.get("success"):
                     sub.status = "not graded"
-                    detail = (result.get("error") or result.get("log") or "").strip().splitlines()
-                    sub.notes.append("autograding failed: " + (detail[-1] if detail else "unknown error"))
+                    detail = (
+                        (result.get("error") or result.get("log") or "")
+                        .strip()
+                        .splitlines()
+                    )
+                    sub.notes.append(
+                        "autograding failed: "
+                        + (detail[-1] if detail else "unknown error")
+                    )
                     problems.append(sub)
                     say(f"  {label}: autograding failed")
-                    continue
+                    return
+                held = {
+                    gid: why
+                    for gid, why in sub.withheld.items()
+                    if gid in tests[sub.assignment]
+                }
+                for scope in (
+                    "checks",
+                    "outputs",
+                ):  # every exercise may have profited: all of them
+                    if scope in sub.withheld:
+                        held = {
+                            gid: held.get(gid, sub.withheld[scope])
+                            for gid in tests[sub.assignment]
+                        }
+                held = {
+                    gid: why for gid, why in held.items() if tests[sub.assignment][gid]
+                }
+                set_withheld(
+                    course,
+                    sub.assignment,
+                    sub.student,
+                    [t for gid in held for t in tests[sub.assignment][gid]],
+                    True,
+                )
+                if held:
+                    withheld[key] = held
+                else:
+                    withheld.pop(key, None)
+                save_json(withheld_file, withheld)
+                feedback(sub)
                 sub.status = "graded"
                 graded.append(sub)
-                say(f"  {label}: autograded ({time.perf_counter() - t0:.1f} s)")
+                state[key] = {"digest": stamp, "notes": sub.notes}
+                save_json(state_file, state)
+                runs = f", {res.attempts} runs" if res.attempts > 1 else ""
+                say(f"  {label}: autograded ({res.seconds:.1f} s{runs})")
+                for event in res.events:
+                    say(f"      {event}")
+
+            t0 = time.perf_counter()
+            if todo:
+                asyncio.run(
+                    sandbox.run_many(
+                        [
+                            (
+                                nb,
+                                home_files(course, sub),
+                                given_sources(course, sub.assignment),
+                            )
+                            for sub, nb, _ in todo
+                        ],
+                        limits,
+                        workers,
+                        on_done=finish,
+                    )
+                )
+            run_seconds = time.perf_counter() - t0
         else:
             say(f"Refreshing feedback and grades in {course.root} (no autograding)")
             for a in course.assignments():
                 for student_dir in sorted((course.root / "autograded").glob(f"*/{a}")):
-                    graded.append(Submission(student_dir.parent.name, a, "", status="graded"))
+                    graded.append(
+                        Submission(student_dir.parent.name, a, "", status="graded")
+                    )
 
     for sub in graded:
-        result = api.generate_feedback(sub.assignment, sub.student, force=True)
-        if not result.get("success"):
-            sub.notes.append("feedback could not be generated: " + (result.get("error") or "").strip()[-300:])
-        write_flat_feedback(course, sub.assignment, sub.student)
+        if (
+            not autograde
+            or not (course.root / "feedback" / sub.student / sub.assignment).is_dir()
+        ):
+            feedback(sub)
     for sub in graded + problems:
         if sub.student and sub.assignment and (sub.notes or autograde):
             notes[f"{sub.assignment}/{sub.student}"] = sub.notes
-    (course.root / "grading_notes.json").write_text(json.dumps(notes, indent=1, sort_keys=True) + "\n")
-    rows = write_grades(course, {s.assignment for s in graded + problems if s.assignment}, notes, problems)
-    report = write_report(course, rows, problems, time.perf_counter() - started)
+    save_json(course.root / "grading_notes.json", notes)
+    rows = write_grades(
+        course,
+        {s.assignment for s in graded + problems if s.assignment},
+        notes,
+        problems,
+        withheld,
+    )
+    seconds = time.perf_counter() - started
+    report = write_report(course, rows, problems, seconds)
+    if autograde and todo and run_seconds:
+        report += (
+            f"\nThroughput: {len(todo)} submission(s) run in {run_seconds:.1f} s with "
+            f"{workers} worker(s): {60 * len(todo) / run_seconds:.1f} per minute "
+            f"({60 * len(todo) / seconds:.1f} per minute with collecting and feedback)"
+        )
+        (course.root / "grading_report.txt").write_text(report + "\n")
     say(report)
-    return {"rows": rows, "graded": graded, "problems": problems, "seconds": time.perf_counter() - started}
+    return {
+        "rows": rows,
+        "graded": graded,
+        "problems": problems,
+        "seconds": seconds,
+        "run_seconds": run_seconds,
+        "sandbox_cpu_seconds": sum(sandbox_cpu),
+        "ran": [sub.student for sub, _, _ in todo] if autograde else [],
+    }
 
 
-def write_grades(course: Course, assignments: set[str], notes: dict, problems: list[Submission]) -> list[dict]:
-    """grades.csv: one row per student and assignment: totals, points per graded cell, what to look at."""
+def accept(
+    course_dir: Path,
+    assignment: str,
+    students: list[str],
+    answers: list[str] | None = None,
+) -> list[str]:
+    """Give back the withheld points of ``students``' answers (all, or the grade_ids
+    ``answers``) after an instructor has reviewed them; grades.csv and feedback are
+    refreshed."""
+    course = Course(course_dir)
+    course.require()
+    path = course.root / "withheld.json"
+    withheld = load_json(path)
+    tests = exercise_tests(course, assignment)
+    done = []
+    for student in students:
+        key = f"{assignment}/{student}"
+        held = withheld.get(key)
+        if not held:
+            raise HomeworkError(
+                f"nothing is withheld for {student} / {assignment} "
+                f"(withheld: {', '.join(sorted(withheld)) or 'none'})"
+            )
+        chosen = answers or list(held)
+        unknown = [a for a in chosen if a not in held]
+        if unknown:
+            raise HomeworkError(
+                f"answers {', '.join(unknown)} of {student} are not withheld "
+                f"({', '.join(held)})"
+            )
+        set_withheld(
+            course,
+            assignment,
+            student,
+            [t for a in chosen for t in tests.get(a, [])],
+            False,
+        )
+        for a in chosen:
+            held.pop(a)
+            done.append(f"{student} / {a}")
+        if not held:
+            withheld.pop(key)
+    save_json(path, withheld)
+    say(f"Accepted: {', '.join(done)}")
+    grade([], course.root, autograde=False)
+    return done
+
+
+def write_grades(course: Course, assignments: set[str], notes: dict,
+                 problems: list[Submission],
+                 withheld: dict | None = None) -> list[dict]:
+    """grades.csv: one row per student and assignment: totals, points per graded cell,
+    what to look at.
+
+    Answers whose points are withheld (withheld.json) score 0 and make the row
+    "needs review"."""
+    if withheld is None:
+        withheld = load_json(course.root / "withheld.json")
     import warnings
 
     from nbgrader.api import Gradebook, MissingEntry
@@ -821,7 +1330,14 @@ def write_grades(course: Course, assignments: set[str], notes: dict, problems: l
                             pending.append(g.name)
                 row["autograded_score"] = round(sum(row.get(g, 0) for g in auto_ids), 2)
                 row["needs_manual_grading"] = " ".join(pending)
-                row["notes"] = " | ".join(notes.get(f"{a}/{student}", []))
+                held = withheld.get(f"{a}/{student}") or {}
+                extra = []
+                if held:
+                    row["status"] = "needs review"
+                    extra = [f"points withheld until reviewed: {gid} ({why}); to give "
+                             f"them: python tools/homework.py accept {a} {student} "
+                             f"--answer {gid}" for gid, why in sorted(held.items())]
+                row["notes"] = " | ".join(notes.get(f"{a}/{student}", []) + extra)
                 rows.append(row)
             for sub in problems:
                 if sub.assignment == a and sub.student and sub.student not in seen:
@@ -843,8 +1359,11 @@ def write_grades(course: Course, assignments: set[str], notes: dict, problems: l
 
 
 def write_report(course: Course, rows: list[dict], problems: list[Submission], seconds: float) -> str:
-    lines = [f"Graded {sum(r['status'] == 'graded' for r in rows)} submission(s); "
-             f"{sum(r['status'] != 'graded' for r in rows)} not graded; {seconds:.1f} s.", ""]
+    review = sum(r["status"] == "needs review" for r in rows)
+    done = sum(r["status"] in ("graded", "needs review") for r in rows)
+    failed = sum(r["status"] == "not graded" for r in rows)
+    lines = [f"Graded {done} submission(s) ({review} with points withheld until "
+             f"reviewed); {failed} not graded; {seconds:.1f} s.", ""]
     for r in rows:
         pending = f"; to grade by hand: {r['needs_manual_grading']}" if r.get("needs_manual_grading") else ""
         total = f" of {r['max_score']:g}" if "max_score" in r else ""
@@ -941,6 +1460,32 @@ def main(argv: list[str] | None = None) -> int:
                    help="only refresh feedback and grades.csv (e.g. after grading open questions by hand)")
     g.add_argument("--timeout", type=int, default=120, help="seconds a cell may run (default 120)")
     g.add_argument("--full", action="store_true", help="run with COURSEKIT_FULL=1 (slow; default: CPU sizes)")
+    d = sandbox.Limits()
+    g.add_argument("--notebook-timeout", type=float, default=d.notebook_seconds,
+                   help="seconds a whole submission may run, restarts included "
+                        f"(default {d.notebook_seconds:g})")
+    g.add_argument("--memory-mb", type=int, default=d.memory_mb,
+                   help=f"memory of each process of a submission, MB (default "
+                        f"{d.memory_mb})")
+    g.add_argument("--processes", type=int, default=d.processes,
+                   help=f"processes and threads a submission may have (default "
+                        f"{d.processes})")
+    g.add_argument("--file-mb", type=int, default=d.file_mb,
+                   help=f"largest file, and all files, a submission may write, MB "
+                        f"(default {d.file_mb})")
+    g.add_argument("--workers", type=int, default=None,
+                   help="submissions graded at once (default: one per core)")
+    g.add_argument("--regrade", action="store_true",
+                   help="run every submission again (default: keep those already "
+                        "graded from the same file)")
+    a = sub.add_parser("accept",
+                       help="give back the withheld points of answers reviewed by hand")
+    a.add_argument("assignment")
+    a.add_argument("students", nargs="+")
+    a.add_argument("--answer", action="append",
+                   help="only this answer cell (grade_id); default: all withheld")
+    a.add_argument("--course", type=Path, default=DEFAULT_COURSE,
+                   help="course folder (default: homework/)")
     s = sub.add_parser("samples", help="write sample submissions (reference, unanswered, corrupt) to try grading")
     s.add_argument("assignments", nargs="*", help="default: every released assignment")
     s.add_argument("--course", type=Path, default=DEFAULT_COURSE, help="course folder (default: homework/)")
@@ -955,7 +1500,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "release":
             release(args.chapters, args.course, args.chapters_dir, args.whole, args.validate, args.timeout)
         elif args.command == "grade":
-            grade(args.submissions, args.course, args.assignment, args.autograde, args.timeout, args.full)
+            if args.workers is not None and args.workers < 1:
+                raise HomeworkError(f"--workers must be at least 1, got {args.workers}")
+            try:
+                limits = sandbox.Limits(args.timeout, args.notebook_timeout,
+                                        args.memory_mb, args.processes, args.file_mb)
+            except ValueError as exc:
+                raise HomeworkError(str(exc)) from None
+            grade(args.submissions, args.course, args.assignment, args.autograde,
+                  args.timeout, args.full, limits, args.workers, args.regrade)
+        elif args.command == "accept":
+            accept(args.course, args.assignment, args.students, args.answer)
         elif args.command == "samples":
             samples(args.course, args.out, args.assignments)
         elif args.command == "check":
