@@ -2,7 +2,8 @@
 """Write the book's API reference pages: book/api/<module>.md for every public coursekit module.
 
 Usage:
-    python tools/api_pages.py            write the pages and the index's module table
+    python tools/api_pages.py            write the pages, the index's module table, and the line
+                                         under each chapter's references that links its modules
     python tools/api_pages.py --check    exit 1 if a page, the index or _toc.yml is out of date
 
 Each page holds the module's docstrings (Sphinx ``automodule``) and, above them, the chapters that
@@ -94,6 +95,26 @@ def index_text(current: str) -> str:
     return re.sub(r"(\.\. autosummary::\n\n)(   coursekit\.\w+\n)+", rf"\g<1>{table}\n", current)
 
 
+LINKS_START = "**In the API reference.**"
+
+
+def chapter_links(uses: dict) -> dict[Path, str]:
+    """For every chapter, its References cell ending with links to the modules it runs."""
+    wanted = {}
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        modules = sorted(m for m, chapters in uses.items() if path.stem in chapters)
+        nb = json.loads(path.read_text())
+        cell = next(c for c in nb["cells"] if "".join(c["source"]).startswith("## References"))
+        text = "".join(cell["source"]).split("\n\n" + LINKS_START)[0]
+        if modules:
+            links = ", ".join(f"{{doc}}`coursekit.{m} <../book/api/{m}>`" for m in modules)
+            text += f"\n\n{LINKS_START} The library code this chapter runs: {links}."
+        if text != "".join(cell["source"]):
+            cell["source"] = text.splitlines(keepends=True)
+            wanted[path] = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    return wanted
+
+
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     titles, uses = chapter_uses()
@@ -102,6 +123,9 @@ def main(argv: list[str]) -> int:
     wanted[index] = index_text(index.read_text())
     stale = [p for p, text in wanted.items() if not p.exists() or p.read_text() != text]
     extra = [p for p in API.glob("*.md") if p not in wanted]
+    links = chapter_links(uses)       # chapters whose link line is missing or out of date
+    wanted.update(links)
+    stale += list(links)
     toc = (ROOT / "_toc.yml").read_text()
     missing = [m for m in ck.SUBMODULES if f"file: book/api/{m}\n" not in toc]
     if check:
