@@ -9,7 +9,7 @@ extension makes the field the image's alt text (an alt text given in the cell's 
 The widget manager's icon fonts. The offline widget manager (_vendor/html-manager, `make assets`)
 loads its icon fonts from ``@jupyter-widgets/html-manager/dist/`` relative to the page, where the
 book has none: a failed request per font on every page with a widget. After the build, the fonts
-(woff2, which every current browser reads) are copied there, next to each such page.
+are copied there (and to ``@jupyter-widgets/``, the other base it uses), next to each such page.
 
 The single-page build (`make pdf`) writes the same nodes as the HTML build.
 """
@@ -20,7 +20,9 @@ import shutil
 from pathlib import Path
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-FONTS_AT = Path("@jupyter-widgets") / "html-manager" / "dist"
+# The manager resolves its font URLs against either folder, depending on which bundle injects the
+# stylesheet: the fonts are copied to both.
+FONTS_AT = (Path("@jupyter-widgets") / "html-manager" / "dist", Path("@jupyter-widgets"))
 
 
 def png_description(path: Path) -> str | None:
@@ -63,7 +65,8 @@ def _describe_images(app, doctree, docname: str) -> None:
 def _copy_widget_fonts(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
-    fonts = sorted((Path(app.srcdir) / "_vendor" / "html-manager").glob("*.woff2"))
+    manager = Path(app.srcdir) / "_vendor" / "html-manager"
+    fonts = sorted([*manager.glob("*.woff2"), *manager.glob("*.woff")])
     if not fonts:
         return
     outdir = Path(app.outdir)
@@ -73,10 +76,11 @@ def _copy_widget_fonts(app, exception) -> None:
         if WIDGET_STATE in page.read_text(encoding="utf-8", errors="ignore")
     }
     for folder in folders:
-        target = folder / FONTS_AT
-        target.mkdir(parents=True, exist_ok=True)
-        for font in fonts:
-            shutil.copyfile(font, target / font.name)
+        for where in FONTS_AT:
+            target = folder / where
+            target.mkdir(parents=True, exist_ok=True)
+            for font in fonts:
+                shutil.copyfile(font, target / font.name)
 
 
 def _html_nodes_for_singlehtml(app) -> None:
