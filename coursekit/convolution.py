@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import _args
+from .nn import _forward_with_hooks
 
 __all__ = [
     "cross_correlate2d",
@@ -205,15 +206,7 @@ def multiply_counts(
                     lambda mod, inp, out, name=name: count(name, mod, out)
                 )
             )
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(x)
-    finally:
-        model.train(was_training)
-        for h in hooks:
-            h.remove()
+    _forward_with_hooks(model, x, hooks)
     return rows
 
 

@@ -1001,6 +1001,14 @@ def layer_shapes(
                     )
                 )
             )
+    _forward_with_hooks(model, x, hooks)
+    return rows
+
+
+def _forward_with_hooks(model: nn.Module, x: torch.Tensor, hooks: list) -> None:
+    """Run ``model(x)`` once in eval mode without gradients, for the forward ``hooks`` it holds;
+    then restore the model's mode and remove the hooks (also when the forward pass fails).
+    """
     was_training = model.training
     try:
         model.eval()
@@ -1010,4 +1018,3 @@ def layer_shapes(
         model.train(was_training)
         for h in hooks:
             h.remove()
-    return rows
