@@ -29,7 +29,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-from measure_book import LAPTOP, PHONE, measure_page, watch  # noqa: E402
+from measure_book import LAPTOP, PHONE, launch, measure_page, watch  # noqa: E402
 
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
@@ -91,18 +91,8 @@ BROWSERS = 2
 
 
 def _launch(playwright):
-    return playwright.chromium.launch(
-        executable_path=_chromium(),
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ],
-    )
+    _chromium()  # a clear failure, naming the fix, when there is no Chromium
+    return launch(playwright)
 
 
 def _start(browser, path: Path):
