@@ -130,8 +130,8 @@ def test_argument_checks():
         ko.Adadelta([p], rho="0.9")
     z = torch.zeros(3)
     with pytest.raises(ValueError, match="square_avg"):
-        ko.adadelta_update(z.clone(), z, torch.zeros(4), z.clone())
+        ko.adadelta_step(z.clone(), z, torch.zeros(4), z.clone())
     with pytest.raises(TypeError, match="grad"):
-        ko.adadelta_update(z.clone(), [0.0, 0.0, 0.0], z.clone(), z.clone())
+        ko.adadelta_step(z.clone(), [0.0, 0.0, 0.0], z.clone(), z.clone())
     with pytest.raises(ValueError, match="rho"):
-        ko.adadelta_update(z.clone(), z, z.clone(), z.clone(), rho=-0.1)
+        ko.adadelta_step(z.clone(), z, z.clone(), z.clone(), rho=-0.1)

@@ -306,6 +306,7 @@ READABLE = [
     ko.adagrad_update,
     ko.rmsprop_update,
     ko.adam_update,
+    ko.adadelta_update,
     ko.delta_bar_delta_update,
     ko.polyak_update,
     ko.langevin_step,

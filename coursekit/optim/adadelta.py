@@ -52,10 +52,13 @@ def adadelta_update(
 
     With g the gradient (plus λθ if ``weight_decay`` = λ), ρ = ``rho``, δ = ``eps``::
 
-        v_t  = ρ v_{t-1} + (1 − ρ) g ⊙ g                 (square_avg: E[g²])
-        Δθ_t = √(u_{t-1} + δ) / √(v_t + δ) ⊙ g           (RMS of past updates / RMS of gradients)
-        u_t  = ρ u_{t-1} + (1 − ρ) Δθ_t ⊙ Δθ_t           (acc_delta: E[Δθ²])
-        θ_t  = θ_{t-1} − η Δθ_t                          (η = lr, 1 in Zeiler's paper)
+        v  ← ρ v + (1 − ρ) g ⊙ g                 (square_avg: E[g²])
+        Δθ ← √(u + δ) / √(v + δ) ⊙ g             (RMS of past updates / RMS of gradients)
+        u  ← ρ u + (1 − ρ) Δθ ⊙ Δθ               (acc_delta: E[Δθ²])
+        θ  ← θ − η Δθ                            (η = lr, 1 in Zeiler's paper)
+
+    Arguments are not checked here (the book prints this function): :class:`Adadelta`
+    and :func:`adadelta_step` check them.
 
     Args:
         param: θ, updated in place.
@@ -70,14 +73,6 @@ def adadelta_update(
     Returns:
         Δθ_t, a new tensor (θ moved by −η Δθ_t).
     """
-    _check_same_shape(
-        param, grad=grad, square_avg=square_avg, acc_delta=acc_delta
-    )
-    lr, eps = check_lr(lr), check_eps(eps)
-    rho = check_unit_interval("rho", rho, "rho")
-    weight_decay = check_nonnegative(
-        "weight_decay", weight_decay, "weight_decay"
-    )
     g = grad.add(param, alpha=weight_decay) if weight_decay != 0 else grad
     square_avg.mul_(rho).addcmul_(g, g, value=1 - rho)  # v ← ρ v + (1 − ρ) g²
     delta = (acc_delta + eps).sqrt_().div_((square_avg + eps).sqrt_()).mul_(g)
@@ -104,6 +99,11 @@ def adadelta_step(
         v' = ρ v + (1 − ρ) g ⊙ g,   Δθ = √(u + δ) / √(v' + δ) ⊙ g,
         u' = ρ u + (1 − ρ) Δθ ⊙ Δθ,   θ' = θ − η Δθ
     """
+    _check_same_shape(
+        theta, grad=grad, square_avg=square_avg, acc_delta=acc_delta
+    )
+    lr, eps = check_lr(lr), check_eps(eps)
+    rho = check_unit_interval("rho", rho, "rho")
     theta, v, u = theta.detach().clone(), square_avg.clone(), acc_delta.clone()
     adadelta_update(theta, grad, v, u, lr=lr, rho=rho, eps=eps)
     return theta, v, u
